@@ -1,0 +1,3 @@
+"""tracemill: curation pipelines for execution-aware code-model training data."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Beam composites; the logic they run lives in plain functions elsewhere in tracemill."""
