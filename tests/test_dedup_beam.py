@@ -99,8 +99,9 @@ def test_near_duplicates_reject_losers_with_keeper_and_similarity(verify):
 
 def test_near_duplicate_chain_collapses_to_one_keeper():
     # Each copy edits the previous one: t_k is similar to t_{k-1}, not necessarily to t_0.
-    from tracemill.dedup.corpus import base_document, mutate, render
     import random
+
+    from tracemill.dedup.corpus import base_document, mutate, render
 
     rng = random.Random(3)
     toks = base_document(rng, 300)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import apache_beam as beam
 import numpy as np
@@ -82,7 +82,7 @@ class _RouteExact(beam.DoFn):
 
     def process(self, element):
         _, grouped = element
-        keeper = list(grouped["keeper"])[0]
+        keeper = next(iter(grouped["keeper"]))
         # Records are streamed, not sorted: a hash shared by a million records costs no memory.
         for rec in grouped["rec"]:
             if keeper_order(rec, self._id_fn) == keeper:

@@ -14,7 +14,7 @@ Two implementations of the same answer:
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 DEFAULT_ROUNDS = 12
 

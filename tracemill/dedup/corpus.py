@@ -9,7 +9,7 @@ the caller; nothing here depends on global random state.
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 _KEYWORDS = ["def", "return", "if", "else", "for", "in", "while", "with", "as", "try", "except",
              "import", "from", "class", "self", "None", "True", "False", "not", "and", "or", "yield"]

@@ -10,7 +10,7 @@ a whole batch of documents in one numpy call. `tests/test_dedup_signatures.py` p
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from datasketch import MinHash
