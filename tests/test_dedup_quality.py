@@ -29,7 +29,7 @@ def corpus():
 
 
 def test_corpus_has_planted_pairs_on_both_sides_of_the_threshold(corpus):
-    docs, ids, hash_sets, _, truth = corpus
+    docs, *_, truth = corpus
     planted = {(min(d["id"], d["planted_from"]), max(d["id"], d["planted_from"])) for d in docs
                if d["planted_from"]}
     assert len(truth) > 200
