@@ -18,7 +18,7 @@ import numpy as np
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from tracemill.beam.stage import DEAD, KEPT, REJECTED
+from tracemill.beam.stage import DEAD, KEPT, REJECTED, apply_stage
 from tracemill.dedup import components as cc
 from tracemill.dedup.bands import band_keys, choose_bands
 from tracemill.dedup.signatures import Signer
@@ -329,3 +329,72 @@ class DedupNearDuplicates(beam.PTransform):
             | "JoinLabelB" >> beam.CoGroupByKey()
             | "CountUnconverged" >> beam.ParDo(_CountUnconverged())
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Decontamination
+
+FLAGGED = "flagged"
+DECONTAM_MODES = ("drop", "flag")
+
+
+def _field_or_none(name: str) -> Callable[[dict], str | None]:
+    def get(record: dict) -> str | None:
+        value = record.get(name)
+        return value if isinstance(value, str) else None
+
+    return get
+
+
+class _DecontamFn(beam.DoFn):
+    def __init__(self, stage: str, sources, text_fns, repo_fn, instance_fn, mode: str):
+        self._stage, self._sources, self._text_fns = stage, sources, text_fns
+        self._repo_fn, self._instance_fn, self._mode = repo_fn, instance_fn, mode
+        self._index = None
+
+    def setup(self):
+        from tracemill.dedup.decontamination import DecontaminationIndex
+
+        self._index = DecontaminationIndex.from_sources(self._sources)
+
+    def _check(self, record: dict):
+        texts = {name: fn(record) for name, fn in self._text_fns.items()}
+        found = self._index.match({k: v for k, v in texts.items() if v}, self._repo_fn(record),
+                                  self._instance_fn(record))
+        return found.rejection() if found else record
+
+    def process(self, record):
+        tag, value = apply_stage(self._check, record, self._stage)
+        if tag == REJECTED:
+            Metrics.counter("decontam", value["reason"]).inc()
+            if self._mode == "flag":
+                yield record
+                yield pvalue.TaggedOutput(FLAGGED, value)
+                return
+        yield value if tag == KEPT else pvalue.TaggedOutput(tag, value)
+
+
+class Decontaminate(beam.PTransform):
+    """Drop (or flag) records overlapping evaluation sets; the reason names the benchmark item.
+
+    sources: a `DecontamSources` (files are read once per worker, in `DoFn.setup`).
+    text_fns: {name: record -> str | None}, the texts to check (problem statement, patch, code...).
+    mode: "drop" rejects matches; "flag" keeps them and reports each on the `flagged` output.
+    """
+
+    def __init__(self, stage: str, sources, text_fns: dict[str, Callable[[dict], str | None]],
+                 repo_fn: Callable[[dict], str | None] = _field_or_none("repo"),
+                 instance_fn: Callable[[dict], str | None] = _field_or_none("instance_id"),
+                 mode: str = "drop"):
+        super().__init__(label=stage)
+        if mode not in DECONTAM_MODES:
+            raise ValueError(f"mode must be one of {DECONTAM_MODES}, got {mode!r}")
+        self.stage, self.sources, self.text_fns = stage, sources, dict(text_fns)
+        self.repo_fn, self.instance_fn, self.mode = repo_fn, instance_fn, mode
+
+    def expand(self, records):
+        routed = records | "Match" >> beam.ParDo(
+            _DecontamFn(self.stage, self.sources, self.text_fns, self.repo_fn, self.instance_fn, self.mode)
+        ).with_outputs(REJECTED, DEAD, FLAGGED, main=KEPT)
+        return Outputs({KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: routed[DEAD],
+                        FLAGGED: routed[FLAGGED]})

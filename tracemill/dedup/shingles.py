@@ -76,11 +76,11 @@ def shingle_hash(shingle: str | bytes) -> int:
     return _fmix64_int(h) >> 32
 
 
-def shingle_hashes(text: str, ngram: int = 5) -> np.ndarray:
-    """The set of shingle hashes of `text` as a sorted, unique uint32 array (may be empty)."""
+def _ngram_hashes64(text: str, ngram: int) -> np.ndarray:
+    # The vectorised twin of `shingle_hash` before its final 32-bit cut (uint64, with repeats).
     toks = tokens(text)
     if not toks:
-        return np.empty(0, dtype=np.uint32)
+        return np.empty(0, dtype=np.uint64)
     cache = _TOKEN_CACHE
     th = np.array([cache[t] if t in cache else token_hash(t) for t in toks], dtype=np.uint64)
     n = min(ngram, len(toks))
@@ -93,4 +93,14 @@ def shingle_hashes(text: str, ngram: int = 5) -> np.ndarray:
     h ^= h >> _S33
     h *= _FMIX2
     h ^= h >> _S33
-    return np.unique((h >> _S32).astype(np.uint32))
+    return h
+
+
+def shingle_hashes(text: str, ngram: int = 5) -> np.ndarray:
+    """The set of shingle hashes of `text` as a sorted, unique uint32 array (may be empty)."""
+    return np.unique((_ngram_hashes64(text, ngram) >> _S32).astype(np.uint32))
+
+
+def ngram_hashes64(text: str, ngram: int) -> np.ndarray:
+    """Sorted unique 64-bit token n-gram hashes, for large overlap indexes where 32 bits would collide."""
+    return np.unique(_ngram_hashes64(text, ngram))
