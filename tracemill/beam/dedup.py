@@ -338,12 +338,14 @@ FLAGGED = "flagged"
 DECONTAM_MODES = ("drop", "flag")
 
 
-def _field_or_none(name: str) -> Callable[[dict], str | None]:
-    def get(record: dict) -> str | None:
-        value = record.get(name)
-        return value if isinstance(value, str) else None
+def record_repo(record: dict) -> str | None:
+    value = record.get("repo")
+    return value if isinstance(value, str) else None
 
-    return get
+
+def record_instance_id(record: dict) -> str | None:
+    value = record.get("instance_id")
+    return value if isinstance(value, str) else None
 
 
 class _DecontamFn(beam.DoFn):
@@ -383,8 +385,8 @@ class Decontaminate(beam.PTransform):
     """
 
     def __init__(self, stage: str, sources, text_fns: dict[str, Callable[[dict], str | None]],
-                 repo_fn: Callable[[dict], str | None] = _field_or_none("repo"),
-                 instance_fn: Callable[[dict], str | None] = _field_or_none("instance_id"),
+                 repo_fn: Callable[[dict], str | None] = record_repo,
+                 instance_fn: Callable[[dict], str | None] = record_instance_id,
                  mode: str = "drop"):
         super().__init__(label=stage)
         if mode not in DECONTAM_MODES:
