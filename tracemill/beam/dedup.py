@@ -77,8 +77,8 @@ def content_hash(text: str) -> str:
 
 
 class _RouteExact(beam.DoFn):
-    def __init__(self, stage: str, id_fn: Callable[[dict], str]):
-        self._stage, self._id_fn = stage, id_fn
+    def __init__(self, stage: str, id_fn: Callable[[dict], str], reason: str):
+        self._stage, self._id_fn, self._reason = stage, id_fn, reason
 
     def process(self, element):
         _, grouped = element
@@ -88,17 +88,24 @@ class _RouteExact(beam.DoFn):
             if keeper_order(rec, self._id_fn) == keeper:
                 yield rec
             else:
-                rej = Rejection(reason="exact_duplicate", disposition="deduplicated",
-                                duplicate_of=keeper[0], similarity=1.0)
+                # Identical content has similarity 1.0; a repeated id says nothing about content.
+                sim = 1.0 if self._reason == "exact_duplicate" else None
+                rej = Rejection(reason=self._reason, disposition="deduplicated", duplicate_of=keeper[0],
+                                similarity=sim)
                 yield pvalue.TaggedOutput(REJECTED, rejection_record(rec, self._stage, rej))
 
 
 class DedupExact(beam.PTransform):
-    """Records whose `key_fn` text is identical: the smallest id is kept, the rest rejected."""
+    """Records whose `key_fn` text is identical: the smallest id is kept, the rest rejected.
 
-    def __init__(self, stage: str, key_fn: Callable[[dict], str], id_fn: Callable[[dict], str] = record_id):
+    Ties between equal ids go to the earlier input file and line. With `key_fn` returning the id
+    itself and `reason="duplicate_id"`, the same stage makes ids unique.
+    """
+
+    def __init__(self, stage: str, key_fn: Callable[[dict], str], id_fn: Callable[[dict], str] = record_id,
+                 reason: str = "exact_duplicate"):
         super().__init__(label=stage)
-        self.stage, self.key_fn, self.id_fn = stage, key_fn, id_fn
+        self.stage, self.key_fn, self.id_fn, self.reason = stage, key_fn, id_fn, reason
 
     def expand(self, records):
         key_fn, id_fn = self.key_fn, self.id_fn
@@ -112,7 +119,7 @@ class DedupExact(beam.PTransform):
         routed = (
             {"rec": by_hash, "keeper": keepers}
             | "JoinKeeper" >> beam.CoGroupByKey()
-            | "Route" >> beam.ParDo(_RouteExact(self.stage, id_fn)).with_outputs(REJECTED, main=KEPT)
+            | "Route" >> beam.ParDo(_RouteExact(self.stage, id_fn, self.reason)).with_outputs(REJECTED, main=KEPT)
         )
         return Outputs({KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: checked[DEAD]})
 
@@ -400,3 +407,82 @@ class Decontaminate(beam.PTransform):
         ).with_outputs(REJECTED, DEAD, FLAGGED, main=KEPT)
         return Outputs({KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: routed[DEAD],
                         FLAGGED: routed[FLAGGED]})
+
+
+# ---------------------------------------------------------------------------------------------
+# Single-file JSONL outputs (the `tracemill dedup` / `decontam` contract: DIR/kept.jsonl, ...)
+
+
+def _part_path(out_dir: str, name: str, index: int, shards: int) -> str:
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.join(out_dir, f".{name}.parts", f"{index:05d}-of-{shards:05d}.jsonl")
+
+
+class _WriteJsonlPart(beam.DoFn):
+    def __init__(self, out_dir: str, name: str, shards: int, sort_key: Callable[[dict], str]):
+        self._out_dir, self._name, self._shards, self._sort_key = out_dir, name, shards, sort_key
+
+    def process(self, keyed):
+        from apache_beam.io.filesystems import FileSystems
+
+        from tracemill.records import canonical_json, strip_origin
+
+        index, records = keyed
+        rows = sorted((strip_origin(r) for r in records if r is not None),
+                      key=lambda r: (self._sort_key(r), canonical_json(r)))
+        data = "".join(canonical_json(r) + "\n" for r in rows).encode("utf-8")
+        path = _part_path(self._out_dir, self._name, index, self._shards)
+        tmp = f"{path}.tmp-{hashlib.sha256(data).hexdigest()[:12]}"
+        with FileSystems.create(tmp) as fh:
+            fh.write(data)
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        FileSystems.rename([tmp], [path])
+        yield path
+
+
+class WriteJsonlParts(beam.PTransform):
+    """Records -> sorted JSONL parts under `out_dir/.NAME.parts/`; `concat_parts` joins them afterwards.
+
+    Records are sharded by a stable hash of `sort_key` and sorted within a shard, so a worker holds
+    one shard, and the concatenation is byte-identical from run to run.
+    """
+
+    def __init__(self, out_dir: str, name: str, sort_key: Callable[[dict], str], shards: int = 8):
+        super().__init__(label=f"WriteJsonl[{name}]")
+        self.out_dir, self.name, self.sort_key, self.shards = out_dir, name, sort_key, shards
+
+    def expand(self, pcoll):
+        shards, key = self.shards, self.sort_key
+
+        def shard(r: dict) -> int:
+            return int.from_bytes(hashlib.sha256(key(r).encode("utf-8")).digest()[:8], "big") % shards
+
+        keyed = pcoll | "Shard" >> beam.Map(lambda r: (shard(r), r))
+        empties = pcoll.pipeline | "AllShards" >> beam.Create([(i, None) for i in range(shards)])
+        return ((keyed, empties) | "Merge" >> beam.Flatten() | "Group" >> beam.GroupByKey()
+                | "Write" >> beam.ParDo(_WriteJsonlPart(self.out_dir, self.name, shards, key)))
+
+
+def concat_parts(out_dir: str, name: str, shards: int = 8, filename: str | None = None) -> int:
+    """Driver side: stream the parts, in order, into `out_dir/filename` (atomically); returns lines."""
+    from apache_beam.io.filesystems import FileSystems
+
+    target = FileSystems.join(out_dir, filename or f"{name}.jsonl")
+    tmp = f"{target}.tmp"
+    lines = 0
+    parts = [_part_path(out_dir, name, i, shards) for i in range(shards)]
+    with FileSystems.create(tmp) as out:
+        for part in parts:
+            with FileSystems.open(part) as fh:
+                while chunk := fh.read(1 << 20):
+                    lines += chunk.count(b"\n")
+                    out.write(chunk)
+    if FileSystems.exists(target):
+        FileSystems.delete([target])
+    FileSystems.rename([tmp], [target])
+    FileSystems.delete(parts)
+    if "://" not in out_dir:  # object stores have no folders to remove
+        FileSystems.delete([FileSystems.join(out_dir, f".{name}.parts")])
+    return lines
