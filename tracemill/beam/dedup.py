@@ -21,7 +21,7 @@ from apache_beam.metrics import Metrics
 from tracemill.beam.stage import DEAD, KEPT, REJECTED, apply_stage
 from tracemill.dedup import components as cc
 from tracemill.dedup.bands import band_keys, choose_bands
-from tracemill.dedup.signatures import Signer
+from tracemill.dedup.signatures import EMPTY, Signer
 from tracemill.dedup.similarity import estimated_jaccard, exact_jaccard
 from tracemill.records import Rejection, dead_letter_record, origin, record_id, rejection_record
 
@@ -142,14 +142,15 @@ class _Sketch(beam.DoFn):
         self._signer = Signer(*self._args)
 
     def process(self, batch):
-        hash_sets = self._signer.hashes([self._text_fn(r) for r in batch])
-        sigs = self._signer.from_hashes(hash_sets)
+        sigs, hash_sets = self._signer.sketch([self._text_fn(r) for r in batch], with_sets=self._keep_hashes)
         keys = band_keys(sigs, self._bands, self._rows)
-        for rec, hashes, sig, row_keys in zip(batch, hash_sets, sigs, keys):
-            # A record with no tokens has no shingles: it is never a near-duplicate of anything.
-            bucket_keys = tuple(int(k) for k in row_keys) if len(hashes) else ()
-            payload = hashes.tobytes() if self._keep_hashes else None
-            yield self._id_fn(rec), (sig.tobytes(), payload, bucket_keys)
+        for i, rec in enumerate(batch):
+            # A record with no tokens has no shingles (its signature is all EMPTY): it is never a
+            # near-duplicate of anything.
+            empty = bool((sigs[i] == EMPTY).all())
+            bucket_keys = () if empty else tuple(keys[i].tolist())
+            payload = hash_sets[i].tobytes() if hash_sets is not None else None
+            yield self._id_fn(rec), (sigs[i].tobytes(), payload, bucket_keys)
 
 
 def bucket_pairs(key_and_ids, max_bucket: int = DEFAULT_MAX_BUCKET) -> Iterable[tuple[str, str]]:

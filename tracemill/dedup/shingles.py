@@ -104,3 +104,64 @@ def shingle_hashes(text: str, ngram: int = 5) -> np.ndarray:
 def ngram_hashes64(text: str, ngram: int) -> np.ndarray:
     """Sorted unique 64-bit token n-gram hashes, for large overlap indexes where 32 bits would collide."""
     return np.unique(_ngram_hashes64(text, ngram))
+
+
+def _token_hash_array(toks: list[str]) -> np.ndarray:
+    cache = _TOKEN_CACHE
+    try:
+        # map() with the dict's C-level lookup avoids a Python-level step per token.
+        return np.fromiter(map(cache.__getitem__, toks), dtype=np.uint64, count=len(toks))
+    except KeyError:
+        return np.array([cache[t] if t in cache else token_hash(t) for t in toks], dtype=np.uint64)
+
+
+def batch_shingle_hashes(texts: list[str], ngram: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Shingle hashes of many texts at once: (flat uint32 array in document order, per-text counts).
+
+    Values equal `shingle_hash` of each shingle (repeats kept). One polynomial pass runs over all
+    texts' token hashes laid end to end; n-grams that would straddle two texts are masked out.
+    """
+    token_arrays = [_token_hash_array(TOKEN_RE.findall(t)) for t in texts]
+    lengths = np.fromiter((len(a) for a in token_arrays), dtype=np.int64, count=len(token_arrays))
+    counts = np.where(lengths >= ngram, lengths - ngram + 1, np.minimum(lengths, 1))
+    if not lengths.sum():
+        return np.empty(0, dtype=np.uint32), counts
+    flat = np.concatenate([*token_arrays, np.zeros(ngram, dtype=np.uint64)])
+    total = int(lengths.sum())
+    h = np.zeros(total, dtype=np.uint64)
+    for j in range(ngram):
+        h *= _MULT
+        h += flat[j : j + total]
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    long_docs = lengths >= ngram
+    # Valid n-gram starts: the first `count` positions of each long text.
+    doc_of = np.repeat(np.arange(len(texts)), lengths)
+    pos = np.arange(total) - np.repeat(starts, lengths)
+    valid = long_docs[doc_of] & (pos < np.repeat(counts, lengths))
+    h = h[valid]
+    h ^= h >> _S33
+    h *= _FMIX1
+    h ^= h >> _S33
+    h *= _FMIX2
+    h ^= h >> _S33
+    out = (h >> _S32).astype(np.uint32)
+    short = np.flatnonzero((lengths > 0) & ~long_docs)
+    if len(short):
+        # Texts shorter than one n-gram are a single shingle of all their tokens (rare: scalar path).
+        out_starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        merged = np.empty(int(counts.sum()), dtype=np.uint32)
+        long_mask = np.repeat(long_docs, counts)
+        merged[long_mask] = out
+        merged[out_starts[short]] = [shingle_hash(SEPARATOR.join(TOKEN_RE.findall(texts[d]))) for d in short]
+        out = merged
+    return out, counts
+
+
+def split_unique(flat: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
+    """Per-text sorted unique hash sets from `batch_shingle_hashes` output, with one global sort."""
+    doc = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
+    keyed = np.unique((doc << _S32) | flat.astype(np.uint64))
+    doc_ids = (keyed >> _S32).astype(np.int64)
+    bounds = np.searchsorted(doc_ids, np.arange(len(counts) + 1))
+    values = (keyed & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    return [values[bounds[i] : bounds[i + 1]] for i in range(len(counts))]
