@@ -37,7 +37,10 @@ def datasketch_batch(docs, hashfunc=None):
         m.update_batch([s.encode("utf-8") for s in shingles(d)])
 
 
-def fast(docs, signer=Signer()):
+SIGNER = Signer()
+
+
+def fast(docs, signer=SIGNER):
     # Batches of 256 texts, as the Beam stage uses (BatchElements max_batch_size).
     for i in range(0, len(docs), 256):
         signer.signatures(docs[i : i + 256])
@@ -98,8 +101,8 @@ def run(size: str) -> dict:
     tokens = sum(len(shingles(d)) for d in docs[:200]) / 200
     return {"title": "MinHash signatures", "rows": rows, "notes": [
         f"documents: planted code corpus, ~{tokens:.0f} shingles each; 128 permutations, datasketch affine32 scheme",
-        "`tracemill vectorised` signatures are bit-identical to datasketch `MinHash(hashfunc=shingle_hash)` "
-        "(tests/test_dedup_functions.py); the plain datasketch baseline hashes shingles with its default SHA-1",
-        "Beam figures include reading and parsing the JSONL and the runner's start-up; the Beam baseline runs "
-        "on fewer documents because it is slow",
+        ("`tracemill vectorised` signatures are bit-identical to datasketch `MinHash(hashfunc=shingle_hash)` "
+        "(tests/test_dedup_functions.py); the plain datasketch baseline hashes shingles with its default SHA-1"),
+        ("Beam figures include reading and parsing the JSONL and the runner's start-up; the Beam baseline runs "
+        "on fewer documents because it is slow"),
     ]}

@@ -45,13 +45,13 @@ def _fmt_rate(m: dict) -> str:
 def markdown(report: dict) -> str:
     env = report["environment"]
     out = ["# tracemill benchmarks", "",
-           f"size `{env['size']}` · Python {env['python']} · Beam {env['apache_beam']} · datasketch "
+           (f"size `{env['size']}` · Python {env['python']} · Beam {env['apache_beam']} · datasketch "
            f"{env['datasketch']} · {env['cpus']} CPUs · load at start {env['load_average_at_start']} · "
-           f"{env['started_at']} · total {report['seconds']:.0f} s", "",
-           "Medians over the repeats shown. Rates are per CPU second of the benchmark process (all threads), "
+           f"{env['started_at']} · total {report['seconds']:.0f} s"), "",
+           ("Medians over the repeats shown. Rates are per CPU second of the benchmark process (all threads), "
            "i.e. per core; ratios compare candidate and baseline measured side by side, interleaved, in this "
            "run (cost ratios: candidate CPU time / baseline; speed ratios: candidate rate / baseline). "
-           "Wall-clock ratios are given too; the machine is shared, so wall times are noisier.", ""]
+           "Wall-clock ratios are given too; the machine is shared, so wall times are noisier."), ""]
     for name, res in report["benchmarks"].items():
         out.append(f"## {res.get('title', name)} (`{name}`, {res.get('seconds', 0):.0f} s)")
         out.append("")
