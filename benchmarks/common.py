@@ -7,6 +7,7 @@ side (baseline and candidate interleaved, repeat by repeat) are the figures that
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -94,8 +95,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+@functools.lru_cache(maxsize=4)
+def _texts(n: int, seed: int, tokens: int) -> tuple[str, ...]:
+    return tuple(d["text"] for d in planted_corpus(n, seed=seed, tokens=tokens))
+
+
 def texts(n: int, seed: int = 7, tokens: int = 400) -> list[str]:
-    return [d["text"] for d in planted_corpus(n, seed=seed, tokens=tokens)]
+    """The first `n` texts of the planted code corpus (generated once per process and size)."""
+    return list(_texts(n, seed, tokens))
 
 
 TOOLS = [{"type": "function", "function": {"name": "bash", "description": "Run a command",
