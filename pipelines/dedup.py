@@ -1,4 +1,4 @@
-"""`tracemill dedup` and `tracemill decontam`: any JSONL with an `id` field, one text field each.
+"""`tracemill dedup` and `tracemill decontam`: any JSONL with an id field (`id` by default).
 
 dedup:    read -> parse -> require id -> unique ids -> exact dedup -> near dedup -> kept | rejections
 decontam: read -> parse -> require id -> decontaminate (drop or flag) -> kept | rejections (| flags)
@@ -30,15 +30,29 @@ from tracemill.records import canonical_json
 SHARDS = 8
 
 
-def record_id(record: dict) -> str:
-    value = record["id"]
-    return value if isinstance(value, str) else canonical_json(value)
+class IdField:
+    """A record's id from field `name`: strings as they are, integers as their decimal text."""
+
+    def __init__(self, name: str = "id"):
+        self.name = name
+
+    def __call__(self, record: dict) -> str:
+        value = record[self.name]
+        return value if isinstance(value, str) else canonical_json(value)
 
 
-def require_id(record: dict) -> dict:
-    if not isinstance(record.get("id"), (str, int)) or isinstance(record.get("id"), bool):
-        raise RecordError("record has no string or integer `id`", path="$.id", reason="missing_id")
-    return record
+class RequireId:
+    """Stage function: dead-letter records whose id field is missing or not a string/integer."""
+
+    def __init__(self, name: str = "id"):
+        self.name = name
+
+    def __call__(self, record: dict) -> dict:
+        value = record.get(self.name)
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise RecordError(f"record has no string or integer `{self.name}`", path=f"$.{self.name}",
+                              reason="missing_id")
+        return record
 
 
 class FieldText:
@@ -56,15 +70,15 @@ class FieldText:
         return value if isinstance(value, str) else canonical_json(value)
 
 
-def _read(p, path: str):
+def _read(p, path: str, id_field: str):
     lines = p | "Read" >> ReadJsonLines([path], "record")
     parsed = lines | "Parse" >> Stage("parse", parse_line)
-    with_id = parsed.kept | "RequireId" >> Stage("require_id", require_id)
+    with_id = parsed.kept | "RequireId" >> Stage("require_id", RequireId(id_field))
     return with_id.kept, [parsed.dead, parsed.rejected, with_id.dead, with_id.rejected]
 
 
-def _write(out_dir: str, kept, losses: list) -> None:
-    kept | "WriteKept" >> WriteJsonlParts(out_dir, "kept", record_id, SHARDS)
+def _write(out_dir: str, kept, losses: list, id_field: str) -> None:
+    kept | "WriteKept" >> WriteJsonlParts(out_dir, "kept", IdField(id_field), SHARDS)
     (losses | "AllRejections" >> beam.Flatten()
      | "WriteRejections" >> WriteJsonlParts(out_dir, "rejections", lambda r: f"{r['record_id']}|{r['stage']}",
                                             SHARDS))
@@ -72,8 +86,9 @@ def _write(out_dir: str, kept, losses: list) -> None:
 
 def build_dedup(p: beam.Pipeline, path: str, field: str, out_dir: str, threshold: float = 0.8,
                 num_perm: int = 128, ngram: int = 5, seed: int = 1, verify: str = "exact",
-                exact: bool = True) -> None:
-    records, losses = _read(p, path)
+                exact: bool = True, id_field: str = "id") -> None:
+    records, losses = _read(p, path, id_field)
+    record_id = IdField(id_field)
     text = FieldText(field)
     unique = records | "UniqueIds" >> DedupExact("unique_ids", key_fn=record_id, id_fn=record_id,
                                                   reason="duplicate_id")
@@ -87,15 +102,16 @@ def build_dedup(p: beam.Pipeline, path: str, field: str, out_dir: str, threshold
                                                          num_perm=num_perm, ngram=ngram, seed=seed,
                                                          id_fn=record_id, verify=verify)
     losses += [near[REJECTED], near[DEAD]]
-    _write(out_dir, near[KEPT], losses)
+    _write(out_dir, near[KEPT], losses, id_field)
 
 
 def build_decontam(p: beam.Pipeline, path: str, fields: list[str], out_dir: str, sources: DecontamSources,
-                   mode: str = "drop") -> None:
-    records, losses = _read(p, path)
+                   mode: str = "drop", id_field: str = "id") -> None:
+    records, losses = _read(p, path, id_field)
     checked = records | "Decontaminate" >> Decontaminate(
-        "decontam", sources, {f: FieldText(f, required=False) for f in fields}, mode=mode)
+        "decontam", sources, {f: FieldText(f, required=False) for f in fields}, mode=mode,
+        id_fn=IdField(id_field))
     losses += [checked[REJECTED], checked[DEAD]]
-    _write(out_dir, checked[KEPT], losses)
+    _write(out_dir, checked[KEPT], losses, id_field)
     if mode == "flag":
         checked[FLAGGED] | "WriteFlags" >> WriteJsonlParts(out_dir, "flags", lambda r: r["record_id"], SHARDS)

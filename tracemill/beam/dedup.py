@@ -68,6 +68,13 @@ def _check_text(pcoll, stage: str, text_fn: Callable[[dict], str]):
     return pcoll | "CheckText" >> beam.ParDo(_CheckText(stage, text_fn)).with_outputs(DEAD, main=KEPT)
 
 
+def _rejection(record: dict, stage: str, rej: Rejection, id_fn: Callable[[dict], str]) -> dict:
+    # The stage's own id function names the record, so `record_id` and `duplicate_of` agree.
+    out = rejection_record(record, stage, rej)
+    out["record_id"] = id_fn(record)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Exact duplicates
 
@@ -92,7 +99,7 @@ class _RouteExact(beam.DoFn):
                 sim = 1.0 if self._reason == "exact_duplicate" else None
                 rej = Rejection(reason=self._reason, disposition="deduplicated", duplicate_of=keeper[0],
                                 similarity=sim)
-                yield pvalue.TaggedOutput(REJECTED, rejection_record(rec, self._stage, rej))
+                yield pvalue.TaggedOutput(REJECTED, _rejection(rec, self._stage, rej, self._id_fn))
 
 
 class DedupExact(beam.PTransform):
@@ -211,8 +218,8 @@ def _closest(items: Iterable[tuple[float, str]]) -> tuple[float, str]:
 
 
 class _RouteNear(beam.DoFn):
-    def __init__(self, stage: str):
-        self._stage = stage
+    def __init__(self, stage: str, id_fn: Callable[[dict], str]):
+        self._stage, self._id_fn = stage, id_fn
 
     def process(self, element):
         node, grouped = element
@@ -225,7 +232,7 @@ class _RouteNear(beam.DoFn):
             neg_sim, nearest = links[0]
             rej = Rejection(reason="near_duplicate", disposition="deduplicated", duplicate_of=keeper,
                             similarity=-neg_sim, detail=f"nearest={nearest}")
-            yield pvalue.TaggedOutput(REJECTED, rejection_record(rec, self._stage, rej))
+            yield pvalue.TaggedOutput(REJECTED, _rejection(rec, self._stage, rej, self._id_fn))
 
 
 class _CountUnconverged(beam.DoFn):
@@ -305,7 +312,7 @@ class DedupNearDuplicates(beam.PTransform):
         routed = (
             {"rec": valid | "KeyById" >> beam.Map(lambda r: (id_fn(r), r)), "label": labels, "link": links}
             | "JoinLabels" >> beam.CoGroupByKey()
-            | "Route" >> beam.ParDo(_RouteNear(self.stage)).with_outputs(REJECTED, main=KEPT)
+            | "Route" >> beam.ParDo(_RouteNear(self.stage, id_fn)).with_outputs(REJECTED, main=KEPT)
         )
         return Outputs({KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: checked[DEAD]})
 
@@ -357,9 +364,9 @@ def record_instance_id(record: dict) -> str | None:
 
 
 class _DecontamFn(beam.DoFn):
-    def __init__(self, stage: str, sources, text_fns, repo_fn, instance_fn, mode: str):
+    def __init__(self, stage: str, sources, text_fns, repo_fn, instance_fn, mode: str, id_fn):
         self._stage, self._sources, self._text_fns = stage, sources, text_fns
-        self._repo_fn, self._instance_fn, self._mode = repo_fn, instance_fn, mode
+        self._repo_fn, self._instance_fn, self._mode, self._id_fn = repo_fn, instance_fn, mode, id_fn
         self._index = None
 
     def setup(self):
@@ -376,6 +383,7 @@ class _DecontamFn(beam.DoFn):
     def process(self, record):
         tag, value = apply_stage(self._check, record, self._stage)
         if tag == REJECTED:
+            value["record_id"] = self._id_fn(record)
             Metrics.counter("decontam", value["reason"]).inc()
             if self._mode == "flag":
                 yield record
@@ -395,16 +403,17 @@ class Decontaminate(beam.PTransform):
     def __init__(self, stage: str, sources, text_fns: dict[str, Callable[[dict], str | None]],
                  repo_fn: Callable[[dict], str | None] = record_repo,
                  instance_fn: Callable[[dict], str | None] = record_instance_id,
-                 mode: str = "drop"):
+                 mode: str = "drop", id_fn: Callable[[dict], str] = record_id):
         super().__init__(label=stage)
         if mode not in DECONTAM_MODES:
             raise ValueError(f"mode must be one of {DECONTAM_MODES}, got {mode!r}")
         self.stage, self.sources, self.text_fns = stage, sources, dict(text_fns)
-        self.repo_fn, self.instance_fn, self.mode = repo_fn, instance_fn, mode
+        self.repo_fn, self.instance_fn, self.mode, self.id_fn = repo_fn, instance_fn, mode, id_fn
 
     def expand(self, records):
         routed = records | "Match" >> beam.ParDo(
-            _DecontamFn(self.stage, self.sources, self.text_fns, self.repo_fn, self.instance_fn, self.mode)
+            _DecontamFn(self.stage, self.sources, self.text_fns, self.repo_fn, self.instance_fn, self.mode,
+                        self.id_fn)
         ).with_outputs(REJECTED, DEAD, FLAGGED, main=KEPT)
         return Outputs({KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: routed[DEAD],
                         FLAGGED: routed[FLAGGED]})

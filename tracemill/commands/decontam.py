@@ -25,6 +25,7 @@ def register(sub) -> None:
     p.add_argument("--field", required=True, action="append", metavar="NAME",
                    help="field holding text to check, e.g. problem_statement or patch (repeatable)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--id-field", default="id", metavar="NAME", help="field holding each record's id (default: id)")
     p.add_argument("--swe-bench", action="append", default=[], metavar="FILE",
                    help="SWE-bench-style instances (JSON array or JSONL; repeatable)")
     p.add_argument("--humaneval", action="append", default=[], metavar="FILE",
@@ -51,7 +52,8 @@ def run(args, beam_args: list[str]) -> int:
     out = args.out.rstrip("/")
     prepare_out_dir(out, OWNED)
     lines = count_records(args.input)
-    seconds = run_pipeline(lambda p: pipeline.build_decontam(p, args.input, args.field, out, sources, args.mode),
+    seconds = run_pipeline(lambda p: pipeline.build_decontam(p, args.input, args.field, out, sources, args.mode,
+                                                           id_field=args.id_field),
                            pipeline_options(beam_args))
     write_run_info(out, {"command": "decontam", "pipeline_seconds": round(seconds, 3), "beam_args": beam_args})
     names = ["kept", "rejections"] + (["flags"] if args.mode == "flag" else [])

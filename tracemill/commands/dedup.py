@@ -26,6 +26,8 @@ def register(sub) -> None:
     p.add_argument("--field", required=True, metavar="NAME",
                    help="field to compare; a non-string value is compared as canonical JSON")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--id-field", default="id", metavar="NAME",
+                   help="field holding each record's unique id (default: id); the smallest id is kept")
     p.add_argument("--threshold", type=float, default=0.8, metavar="T",
                    help="Jaccard similarity at or above which records are duplicates (default 0.8)")
     p.add_argument("--ngram", type=int, default=5, metavar="N", help="tokens per shingle (default 5)")
@@ -75,7 +77,8 @@ def run(args, beam_args: list[str]) -> int:
     seconds = run_pipeline(
         lambda p: pipeline.build_dedup(p, args.input, args.field, out, threshold=args.threshold,
                                        num_perm=args.num_perm, ngram=args.ngram, seed=args.seed,
-                                       verify=args.verify, exact=not args.no_exact),
+                                       verify=args.verify, exact=not args.no_exact,
+                                       id_field=args.id_field),
         pipeline_options(beam_args))
     write_run_info(out, {"command": "dedup", "pipeline_seconds": round(seconds, 3), "beam_args": beam_args})
     return report(out, finish(out, ["kept", "rejections"], lines))
