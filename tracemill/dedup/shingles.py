@@ -16,6 +16,7 @@ code runs per token (tests prove the equality).
 from __future__ import annotations
 
 import re
+import threading
 
 import numpy as np
 
@@ -39,21 +40,27 @@ for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_":
     _CLASS[_c] = 1
 _CLASS[0x80:] = 1
 
-_powers = np.ones(1, dtype=np.uint64)
-_inverse_powers = np.ones(1, dtype=np.uint64)
+# (P^i, P^-i) tables as one tuple, replaced whole: Beam runs DoFns in threads, and a reader must
+# never pair a grown table with a stale one.
+_tables = (np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64))
+_tables_lock = threading.Lock()
 
 
 def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
     """P^i and P^-i (mod 2^64) for i < n, grown geometrically and kept per process."""
-    global _powers, _inverse_powers
-    if len(_powers) < n:
-        size = max(n, 2 * len(_powers), 1 << 16)
-        base = np.full(size, _P, dtype=np.uint64)
-        base[0] = 1
-        _powers = np.cumprod(base, dtype=np.uint64)  # wraps modulo 2^64
-        base[1:] = _P_INV
-        _inverse_powers = np.cumprod(base, dtype=np.uint64)
-    return _powers, _inverse_powers
+    global _tables
+    tables = _tables
+    if len(tables[0]) >= n:
+        return tables
+    with _tables_lock:
+        if len(_tables[0]) < n:
+            size = max(n, 2 * len(_tables[0]), 1 << 16)
+            base = np.full(size, _P, dtype=np.uint64)
+            base[0] = 1
+            powers = np.cumprod(base, dtype=np.uint64)  # wraps modulo 2^64
+            base[1:] = _P_INV
+            _tables = (powers, np.cumprod(base, dtype=np.uint64))
+        return _tables
 
 
 def _fmix64_int(h: int) -> int:
