@@ -17,7 +17,7 @@ from tracemill.beam.stage import KEPT, Stage, apply_stage
 from tracemill.records import Rejection
 from tracemill.runner import pipeline_options
 
-SIZES = {"quick": (100_000, 1), "full": (500_000, 3)}  # (records, repeats)
+SIZES = {"smoke": (500, 1), "quick": (100_000, 1), "full": (500_000, 3)}  # (records, repeats)
 DISTINCT = 5_000  # distinct trajectory bodies; ids differ, so every record is its own
 
 
@@ -78,9 +78,10 @@ def beam_shuffle(path: Path):
 
 
 def records(n: int):
-    bodies = list(trajectories(DISTINCT))
+    distinct = min(n, DISTINCT)
+    bodies = list(trajectories(distinct))
     for i in range(n):
-        t = dict(bodies[i % DISTINCT])
+        t = dict(bodies[i % distinct])
         t["traj_id"] = f"traj-{i:08d}"
         t["instance_id"] = f"proj__repo-{i % 4999}"
         yield t

@@ -19,6 +19,7 @@ from tracemill.dedup.signatures import Signer
 from tracemill.runner import pipeline_options
 
 SIZES = {  # (update docs, update_batch docs, fast docs, beam baseline docs, beam fast docs, repeats)
+    "smoke": (20, 50, 300, 50, 300, 1),
     "quick": (200, 1000, 10_000, 1000, 20_000, 3),
     "full": (1000, 5000, 100_000, 5000, 100_000, 5),
 }

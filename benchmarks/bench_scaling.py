@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks.common import Measurement, row, trajectories, write_jsonl
 
-SIZES = {"quick": (10_000, 100_000), "full": (10_000, 100_000, 1_000_000)}
+SIZES = {"smoke": (200,), "quick": (10_000, 100_000), "full": (10_000, 100_000, 1_000_000)}
 TOKENS = 200
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from tracemill.dedup.corpus import planted_corpus
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SIZES = ("quick", "full")
+SIZES = ("smoke", "quick", "full")  # smoke: seconds, for the harness test
 
 
 @dataclass

@@ -85,7 +85,7 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=SIZES, default="quick",
-                        help="quick: 10k-scale corpora, ~2 minutes (CI); full: up to 1M records")
+                        help="quick: 10k-100k records, a few minutes (CI); full: up to 1M records; smoke: seconds (tests)")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="run only this module (e.g. bench_minhash; repeatable)")
     parser.add_argument("--out", default=str(RESULTS), metavar="DIR", help="report folder")
