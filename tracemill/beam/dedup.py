@@ -47,25 +47,15 @@ def keeper_order(record: dict, id_fn: Callable[[dict], str] = record_id) -> tupl
     return id_fn(record), str(o.get("source") or ""), line if isinstance(line, int) else -1
 
 
-class _CheckText(beam.DoFn):
-    """Pass records whose dedup text can be computed; dead-letter the others."""
-
-    def __init__(self, stage: str, text_fn: Callable[[dict], str]):
-        self._stage, self._text_fn = stage, text_fn
-
-    def process(self, record):
-        try:
-            text = self._text_fn(record)
-            if not isinstance(text, str):
-                raise TypeError(f"dedup text must be str, got {type(text).__name__}")
-        except Exception as exc:  # noqa: BLE001 - a bad record is dead-lettered, never fatal
-            yield pvalue.TaggedOutput(DEAD, dead_letter_record(record, self._stage, exc))
-            return
-        yield record
-
-
-def _check_text(pcoll, stage: str, text_fn: Callable[[dict], str]):
-    return pcoll | "CheckText" >> beam.ParDo(_CheckText(stage, text_fn)).with_outputs(DEAD, main=KEPT)
+def text_or_error(text_fn: Callable[[dict], str], record: dict) -> str | BaseException:
+    """The dedup text of a record, or the exception that computing it raised (to dead-letter)."""
+    try:
+        text = text_fn(record)
+    except Exception as exc:  # noqa: BLE001 - a bad record is dead-lettered, never fatal
+        return exc
+    if not isinstance(text, str):
+        return TypeError(f"dedup text must be str, got {type(text).__name__}")
+    return text
 
 
 def _rejection(record: dict, stage: str, rej: Rejection, id_fn: Callable[[dict], str]) -> dict:
@@ -81,6 +71,20 @@ def _rejection(record: dict, stage: str, rej: Rejection, id_fn: Callable[[dict],
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class _KeyByContent(beam.DoFn):
+    """(content hash, record), or the record dead-lettered when its text cannot be computed."""
+
+    def __init__(self, stage: str, key_fn: Callable[[dict], str]):
+        self._stage, self._key_fn = stage, key_fn
+
+    def process(self, record):
+        text = text_or_error(self._key_fn, record)
+        if isinstance(text, BaseException):
+            yield pvalue.TaggedOutput(DEAD, dead_letter_record(record, self._stage, text))
+        else:
+            yield content_hash(text), record
 
 
 class _RouteExact(beam.DoFn):
@@ -115,9 +119,10 @@ class DedupExact(beam.PTransform):
         self.stage, self.key_fn, self.id_fn, self.reason = stage, key_fn, id_fn, reason
 
     def expand(self, records):
-        key_fn, id_fn = self.key_fn, self.id_fn
-        checked = _check_text(records, self.stage, key_fn)
-        by_hash = checked[KEPT] | "KeyByContentHash" >> beam.Map(lambda r: (content_hash(key_fn(r)), r))
+        id_fn = self.id_fn
+        hashed = records | "KeyByContentHash" >> beam.ParDo(_KeyByContent(self.stage, self.key_fn)).with_outputs(
+            DEAD, main=KEPT)
+        by_hash = hashed[KEPT]
         keepers = (
             by_hash
             | "KeeperCandidates" >> beam.Map(lambda kv: (kv[0], keeper_order(kv[1], id_fn)))
@@ -128,19 +133,26 @@ class DedupExact(beam.PTransform):
             | "JoinKeeper" >> beam.CoGroupByKey()
             | "Route" >> beam.ParDo(_RouteExact(self.stage, id_fn, self.reason)).with_outputs(REJECTED, main=KEPT)
         )
-        return Outputs({KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: checked[DEAD]})
+        return Outputs({KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: hashed[DEAD]})
 
 
 # ---------------------------------------------------------------------------------------------
 # Near duplicates
 
 
+FAILED = "failed"
+
+
 class _Sketch(beam.DoFn):
-    """A batch of records -> (id, (signature bytes, shingle-hash bytes | None, band keys))."""
+    """A batch of records -> (id, (signature bytes, shingle-hash bytes | None, band keys)).
+
+    A record whose text cannot be computed is dead-lettered here, and its id goes out on `failed`
+    so that the routing join leaves it out (it is accounted for once, as dead).
+    """
 
     def __init__(self, text_fn, id_fn, num_perm: int, seed: int, ngram: int, bands: int, rows: int,
-                 keep_hashes: bool):
-        self._text_fn, self._id_fn = text_fn, id_fn
+                 keep_hashes: bool, stage: str = "dedup_near"):
+        self._text_fn, self._id_fn, self._stage = text_fn, id_fn, stage
         self._args = (num_perm, seed, ngram)
         self._bands, self._rows, self._keep_hashes = bands, rows, keep_hashes
         self._signer: Signer | None = None
@@ -149,9 +161,20 @@ class _Sketch(beam.DoFn):
         self._signer = Signer(*self._args)
 
     def process(self, batch):
-        sigs, hash_sets = self._signer.sketch([self._text_fn(r) for r in batch], with_sets=self._keep_hashes)
+        good, texts = [], []
+        for rec in batch:
+            text = text_or_error(self._text_fn, rec)
+            if isinstance(text, BaseException):
+                yield pvalue.TaggedOutput(DEAD, dead_letter_record(rec, self._stage, text))
+                yield pvalue.TaggedOutput(FAILED, (self._id_fn(rec), keeper_order(rec, self._id_fn)))
+            else:
+                good.append(rec)
+                texts.append(text)
+        if not good:
+            return
+        sigs, hash_sets = self._signer.sketch(texts, with_sets=self._keep_hashes)
         keys = band_keys(sigs, self._bands, self._rows)
-        for i, rec in enumerate(batch):
+        for i, rec in enumerate(good):
             # A record with no tokens has no shingles (its signature is all EMPTY): it is never a
             # near-duplicate of anything.
             empty = bool((sigs[i] == EMPTY).all())
@@ -223,8 +246,11 @@ class _RouteNear(beam.DoFn):
 
     def process(self, element):
         node, grouped = element
+        failed = set(grouped["failed"])
         labels, links = list(grouped["label"]), list(grouped["link"])
         for rec in grouped["rec"]:
+            if failed and keeper_order(rec, self._id_fn) in failed:
+                continue  # already dead-lettered by the Sketch step
             keeper = labels[0] if labels else node
             if keeper == node:
                 yield rec
@@ -276,14 +302,14 @@ class DedupNearDuplicates(beam.PTransform):
 
     def expand(self, records):
         id_fn, max_bucket = self.id_fn, self.max_bucket
-        checked = _check_text(records, self.stage, self.text_fn)
-        valid = checked[KEPT]
-        sketches = (
-            valid
+        sketched = (
+            records
             | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
             | "Sketch" >> beam.ParDo(_Sketch(self.text_fn, id_fn, self.num_perm, self.seed, self.ngram,
-                                             self.bands, self.rows, self.verify == "exact"))
+                                             self.bands, self.rows, self.verify == "exact", self.stage))
+            .with_outputs(DEAD, FAILED, main=KEPT)
         )
+        sketches = sketched[KEPT]
         candidates = (
             sketches
             | "BandKeys" >> beam.FlatMap(lambda kv: ((key, kv[0]) for key in kv[1][2]))
@@ -310,11 +336,12 @@ class DedupNearDuplicates(beam.PTransform):
         if self.check_convergence:
             self._check(edges, labels)
         routed = (
-            {"rec": valid | "KeyById" >> beam.Map(lambda r: (id_fn(r), r)), "label": labels, "link": links}
+            {"rec": records | "KeyById" >> beam.Map(lambda r: (id_fn(r), r)), "label": labels, "link": links,
+             "failed": sketched[FAILED]}
             | "JoinLabels" >> beam.CoGroupByKey()
             | "Route" >> beam.ParDo(_RouteNear(self.stage, id_fn)).with_outputs(REJECTED, main=KEPT)
         )
-        return Outputs({KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: checked[DEAD]})
+        return Outputs({KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: sketched[DEAD]})
 
     def _components(self, edges):
         clusters = (
