@@ -87,3 +87,10 @@ def test_decontam_without_evaluation_sets_is_a_config_error(tmp_path, capsys):
     src.write_text("{\"id\": \"a\"}\n")
     assert main(["decontam", "--input", str(src), "--field", "patch", "--out", str(tmp_path / "o")]) == 2
     assert "evaluation" in capsys.readouterr().err
+
+
+def test_mode_constants_match_the_stages():
+    from tracemill.beam import dedup as stages
+    from tracemill.commands import decontam, dedup
+
+    assert dedup.VERIFY_MODES == stages.VERIFY_MODES and decontam.DECONTAM_MODES == stages.DECONTAM_MODES

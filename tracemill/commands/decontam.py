@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pipelines import dedup as pipeline
-from tracemill.beam.dedup import DECONTAM_MODES
 from tracemill.commands.dedup import finish, report
-from tracemill.dedup.decontamination import DecontaminationIndex, DecontamSources
 from tracemill.errors import ConfigError
-from tracemill.readers import count_records
-from tracemill.runner import pipeline_options, prepare_out_dir, run_pipeline, write_run_info
 
+DECONTAM_MODES = ("drop", "flag")  # tracemill.beam.dedup.DECONTAM_MODES; Beam is imported only to run
 OWNED = ["kept.jsonl", "rejections.jsonl", "flags.jsonl", "summary.json", "run_info.json"]
 
 
@@ -43,6 +39,11 @@ def register(sub) -> None:
 
 
 def run(args, beam_args: list[str]) -> int:
+    from pipelines import dedup as pipeline
+    from tracemill.dedup.decontamination import DecontaminationIndex, DecontamSources
+    from tracemill.readers import count_records
+    from tracemill.runner import pipeline_options, prepare_out_dir, run_pipeline, write_run_info
+
     sources = DecontamSources(swe_bench=tuple(args.swe_bench), humaneval=tuple(args.humaneval),
                               deny_lists=tuple(args.deny_list), ngram=args.ngram,
                               min_containment=args.min_containment, jaccard=args.jaccard)

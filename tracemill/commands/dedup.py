@@ -6,12 +6,9 @@ import json
 import sys
 from collections import Counter
 
-from pipelines import dedup as pipeline
-from tracemill.beam.dedup import VERIFY_MODES, concat_parts
 from tracemill.errors import ConfigError
-from tracemill.readers import count_records, iter_lines
-from tracemill.runner import pipeline_options, prepare_out_dir, run_pipeline, write_run_info
 
+VERIFY_MODES = ("exact", "estimated")  # tracemill.beam.dedup.VERIFY_MODES; Beam is imported only to run
 OWNED = ["kept.jsonl", "rejections.jsonl", "flags.jsonl", "summary.json", "run_info.json"]
 
 
@@ -41,6 +38,10 @@ def register(sub) -> None:
 
 def finish(out: str, names: list[str], started_lines: int) -> dict:
     """Join the sorted parts into single files and summarise the outcome from the files themselves."""
+    from pipelines import dedup as pipeline
+    from tracemill.beam.dedup import concat_parts
+    from tracemill.readers import iter_lines
+
     counts = {name: concat_parts(out, name, pipeline.SHARDS) for name in names}
     reasons = Counter()
     for _, line in iter_lines(f"{out}/rejections.jsonl"):
@@ -67,6 +68,10 @@ def report(out: str, summary: dict) -> int:
 
 
 def run(args, beam_args: list[str]) -> int:
+    from pipelines import dedup as pipeline
+    from tracemill.readers import count_records
+    from tracemill.runner import pipeline_options, prepare_out_dir, run_pipeline, write_run_info
+
     if not 0 < args.threshold <= 1:
         raise ConfigError(f"--threshold must be in (0, 1], got {args.threshold}")
     if args.ngram < 1 or args.num_perm < 8:
