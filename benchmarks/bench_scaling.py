@@ -49,22 +49,30 @@ def child_plain(path: str, out: str) -> dict:
 
     signer = Signer()
     ids, texts, seen, exact = [], [], {}, 0
+    sigs, sets = [], []
+
+    def flush():
+        # Sign as we read: only signatures and shingle sets stay in memory, never the texts.
+        if texts:
+            s, h = signer.sketch(texts, with_sets=True)
+            sigs.append(s)
+            sets.extend(h)
+            texts.clear()
+
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             rec = json.loads(line)
             text = canonical_json(rec["messages"])
-            digest = hashlib.sha256(text.encode()).digest()
+            digest = hashlib.sha256(text.encode()).digest()[:16]
             if digest in seen:
                 exact += 1
                 continue
-            seen[digest] = rec["traj_id"]
+            seen[digest] = True
             ids.append(rec["traj_id"])
             texts.append(text)
-    sigs, sets = [], []
-    for i in range(0, len(texts), 256):
-        s, h = signer.sketch(texts[i : i + 256], with_sets=True)
-        sigs.append(s)
-        sets.extend(h)
+            if len(texts) == 256:
+                flush()
+    flush()
     import numpy as np
 
     bands, rows = choose_bands(0.8, 128)
