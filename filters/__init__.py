@@ -1,0 +1,1 @@
+"""Filters: small pure functions that measure a signal, compare it with a configured limit and say why."""
