@@ -124,7 +124,8 @@ def test_pandas_report_claims_resolved_although_its_patch_did_not_apply():
     assert expected["patch_successfully_applied"] is False and expected["resolved"] is True
     ours = hr.verdict_from_log(instance, _log(PANDAS), patch_applied=expected["patch_successfully_applied"])
     assert (ours.outcome, ours.resolved) == ("patch_failed", False)
-    assert hr.compare_reports(ours.report()[PANDAS], expected)[0] == "resolved: tracemill=False harness=True"
+    assert hr.compare_reports(ours.report()[PANDAS], expected) == [
+        "resolved: tracemill=False harness=True", "tests_status: tracemill graded no tests (outcome patch_failed)"]
 
 
 def test_pandas_log_itself_carries_no_apply_failure():
@@ -175,13 +176,26 @@ def test_grade_cli_prints_report_and_exit_codes(tmp_path, capsys):
     assert cli_main(["grade", "--instance", str(inst), "--log", str(log)]) == 3
 
 
-def test_grade_cli_compare_lists_pandas_difference(capsys):
+def test_grade_cli_compare_takes_the_reports_apply_status_for_pandas(capsys):
+    """The pandas log records no apply step, so `grade --compare` takes the harness report's own
+    patch_successfully_applied=false and, by SWE-bench's rule, says patch_failed / not resolved."""
     path = _need(SWE_SMITH / f"{PANDAS}.json")
     run = SWE_SMITH / "run_evaluation" / PANDAS
     rc = cli_main(["grade", "--instance", str(path), "--log", str(run / "test_output.txt"),
-                   "--patch-applied", "no", "--compare", str(run / "report.json")])
+                   "--compare", str(run / "report.json")])
     out = json.loads(capsys.readouterr().out)
-    assert rc == 1 and "resolved: tracemill=False harness=True" in out["differences"]
+    assert rc == 1 and out["apply_status_from"] == "compared report"
+    assert out["report"][PANDAS]["outcome"] == "patch_failed"
+    assert out["differences"] == ["resolved: tracemill=False harness=True",
+                                  "tests_status: tracemill graded no tests (outcome patch_failed)"]
+
+
+def test_grade_cli_without_apply_evidence_assumes_applied(capsys):
+    path = _need(SWE_SMITH / f"{PANDAS}.json")
+    run = SWE_SMITH / "run_evaluation" / PANDAS
+    rc = cli_main(["grade", "--instance", str(path), "--log", str(run / "test_output.txt")])
+    out = json.loads(capsys.readouterr().out)
+    assert (rc, out["apply_status_from"], out["report"][PANDAS]["resolved"]) == (0, "assumed (tests ran)", True)
 
 
 def test_grade_cli_missing_instance_field_is_a_config_error(tmp_path, capsys):

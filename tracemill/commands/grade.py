@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tracemill.errors import ConfigError
 from tracemill.verify import harness_report
-from tracemill.verify.log_parsers import PARSERS
+from tracemill.verify.log_parsers import PARSERS, parse_log
 
 
 def load_instance(path: str, instance_id: str | None = None) -> dict:
@@ -48,22 +48,39 @@ def _applied(value: str) -> bool | None:
     return {"auto": None, "yes": True, "no": False}[value]
 
 
+def _read_report(path: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read report {path}: {exc}") from exc
+
+
 def run(args, beam_args) -> int:
     inst = load_instance(args.instance, args.instance_id)
     try:
         log = Path(args.log).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise ConfigError(f"cannot read log {args.log}: {exc.strerror}") from exc
-    verdict = harness_report.verdict_from_log(inst, log, fmt=args.format, exit_code=args.exit_code,
-                                              patch_applied=_applied(args.patch_applied))
-    report = verdict.report()
-    out = {"report": report}
+    theirs = None
     if args.compare:
-        try:
-            theirs = json.loads(Path(args.compare).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"cannot read report {args.compare}: {exc}") from exc
-        theirs = theirs.get(verdict.instance_id, theirs)  # SWE-bench nests by id, SWE-smith does not
+        theirs = _read_report(args.compare)
+        theirs = theirs.get(inst["instance_id"], theirs)  # SWE-bench nests by id, SWE-smith does not
+    # Where the apply status comes from: the flag, else the log's harness markers, else the compared
+    # report (a SWE-smith test_output.txt records no apply step), else assume applied.
+    applied, source = _applied(args.patch_applied), "flag"
+    if applied is None:
+        parsed = parse_log(log, args.format)
+        if parsed.apply_failed or parsed.apply_passed:
+            applied, source = not parsed.apply_failed, "log"
+        elif theirs is not None and isinstance(theirs.get("patch_successfully_applied"), bool):
+            applied, source = theirs["patch_successfully_applied"], "compared report"
+        else:
+            applied, source = True, "assumed (tests ran)"
+    verdict = harness_report.verdict_from_log(inst, log, fmt=args.format, exit_code=args.exit_code,
+                                              patch_applied=applied)
+    report = verdict.report()
+    out = {"report": report, "apply_status_from": source}
+    if theirs is not None:
         out["differences"] = harness_report.compare_reports(report[verdict.instance_id], theirs)
     json.dump(out, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
@@ -88,6 +105,9 @@ def register(subparsers) -> None:
     p.add_argument("--exit-code", type=int, default=None,
                    help="the test command's exit code, when the harness recorded it")
     p.add_argument("--patch-applied", default="auto", choices=("auto", "yes", "no"),
-                   help="whether the patch applied; auto reads the harness markers in the log")
-    p.add_argument("--compare", metavar="REPORT", help="a harness report.json to list differences against")
+                   help="whether the patch applied; auto reads the log's harness markers, else the --compare "
+                        "report's patch_successfully_applied, else assumes it applied")
+    p.add_argument("--compare", metavar="REPORT",
+                   help="the harness's report.json: list every difference from it (and take its apply status "
+                        "when the log records none)")
     p.set_defaults(func=run, accepts_beam_args=False)

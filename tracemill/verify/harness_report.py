@@ -175,7 +175,12 @@ def compare_reports(ours: dict, theirs: dict) -> list[str]:
     for key in ("patch_successfully_applied", "resolved"):
         if key in theirs and bool(ours.get(key)) != bool(theirs.get(key)):
             diffs.append(f"{key}: tracemill={ours.get(key)} harness={theirs.get(key)}")
-    ours_ts, theirs_ts = ours.get("tests_status") or {}, theirs.get("tests_status") or {}
+    ours_ts, theirs_ts = ours.get("tests_status"), theirs.get("tests_status")
+    if ours_ts is None or theirs_ts is None:
+        if (ours_ts is None) != (theirs_ts is None):
+            who = "tracemill" if ours_ts is None else "the harness"
+            diffs.append(f"tests_status: {who} graded no tests (outcome {ours.get('outcome', '?')})")
+        return diffs
     for group in (FAIL_TO_PASS, PASS_TO_PASS):
         for side in ("success", "failure"):
             a = set((ours_ts.get(group) or {}).get(side, []))
