@@ -274,3 +274,26 @@ def test_jsonl_line_numbers_skip_blank_lines(tmp_path):
     path.write_text('{"instance_id": "a", "messages": [{"role": "user", "content": "x"}]}\n\n'
                     '{"instance_id": "b", "messages": [{"role": "user", "content": "y"}]}\n')
     assert [r["_origin"]["line"] for r in read_records(path)] == [1, 3]
+
+
+def test_canonical_rows_of_the_bundled_sample_import_unchanged():
+    from tracemill import sample
+
+    path = sample.data_path("rollouts.jsonl")
+    originals = {}
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        originals[row.get("traj_id")] = row
+    imported = 0
+    for rec in read_records(path):
+        try:
+            t = strip_origin(adapt(rec))
+        except RecordError:
+            continue  # the sample carries deliberately broken rows
+        original = originals[t["traj_id"]]
+        assert {k: v for k, v in t.items() if k != "metadata"} == {k: v for k, v in original.items() if k != "metadata"}
+        imported += 1
+    assert imported >= 10

@@ -19,7 +19,9 @@ _CONVERSATION_KEYS = ("messages", "trajectory")
 _PATCH_KEYS = ("model_patch", "patch", "submission")
 # Fields carried into the trajectory; the rest of a row's scalars go to metadata.row_fields.
 _KNOWN = set(_CONVERSATION_KEYS) | set(_PATCH_KEYS) | {"tools", "instance_id", "trajectory_id", "traj_id",
-                                                       "resolved", "exit_status", "model", "agent", "metadata"}
+                                                       "resolved", "exit_status", "model", "agent", "metadata",
+                                                       "source_format", "policy_version_begin", "policy_version_end",
+                                                       "sample_index"}
 
 
 def _is_message_list(v: Any) -> bool:
@@ -78,12 +80,19 @@ def to_trajectory(obj: Any, where: c.Where) -> dict:
         notes["row_fields"] = extra
     meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
     traj_id = row.get("trajectory_id") or row.get("traj_id") or c.traj_id_for(NAME, str(instance_id), obj)
-    return c.trajectory(
+    versions = tuple(v if isinstance(v, str) else None
+                     for v in (row.get("policy_version_begin"), row.get("policy_version_end")))
+    traj = c.trajectory(
         traj_id=str(traj_id), instance_id=str(instance_id), agent=str(row.get("agent") or NAME),
         model=row.get("model") if isinstance(row.get("model"), str) else None, messages=messages,
         tools=c.tools_for(messages, tools), patch=patch, exit_status=row.get("exit_status"),
-        source_format=meta.get("source_format") or NAME, resolved=_resolved(row.get("resolved"), where),
+        source_format=row.get("source_format") or meta.get("source_format") or NAME,
+        resolved=_resolved(row.get("resolved"), where), policy_versions=versions,
         metadata={**{k: v for k, v in meta.items() if k != "source_format"}, **c.finish_notes(notes)})
+    # Canonical rows (tracemill's own output, generated rollouts) keep their sample index.
+    if isinstance(row.get("sample_index"), int):
+        traj["sample_index"] = row["sample_index"]
+    return traj
 
 
 def to_messages(traj: dict) -> list[dict]:
