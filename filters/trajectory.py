@@ -175,6 +175,8 @@ def find_secrets(text: str | None, limits: TrajectoryLimits = TrajectoryLimits()
 
 
 def _texts(traj: dict):
+    if traj.get("metadata"):
+        yield json.dumps(traj["metadata"], ensure_ascii=False)
     for m in traj["messages"]:
         yield m.get("content")
         yield m.get("reasoning_content")
@@ -215,8 +217,12 @@ def scrub_secrets(traj: dict, limits: TrajectoryLimits = TrajectoryLimits()) -> 
                                 for c in m2["tool_calls"]]
         messages.append(m2)
     out = {**traj, "messages": messages, "patch": scrub(traj.get("patch"))}
+    meta = traj.get("metadata")
+    if meta:
+        # Scrubbing the JSON text keeps it valid: replacements contain no quotes or backslashes.
+        out["metadata"] = json.loads(scrub(json.dumps(meta, ensure_ascii=False)))
     if count:
-        out["metadata"] = {**(traj.get("metadata") or {}), "secrets_scrubbed": count}
+        out["metadata"] = {**(out.get("metadata") or {}), "secrets_scrubbed": count}
     return out, count
 
 

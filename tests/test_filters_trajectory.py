@@ -110,6 +110,12 @@ def test_scrub_replaces_secrets_everywhere_and_keeps_arguments_json():
     assert scrubbed["metadata"]["secrets_scrubbed"] == 3 and schemas.errors("trajectory", scrubbed) == []
 
 
+def test_scrub_covers_metadata_carried_from_the_log():
+    t = traj(OK_STEPS, metadata={"row_fields": {"note": f"key={KEY}"}})
+    scrubbed, n = ft.scrub_secrets(t)
+    assert n == 1 and scrubbed["metadata"]["row_fields"]["note"] == "key=[REDACTED:openai_api_key]"
+
+
 def test_secret_policy_drop_rejects_with_count():
     t = traj([(f"echo {KEY}", "")])
     rej = ft.apply_filters(t, ft.TrajectoryLimits(secrets="drop"))
