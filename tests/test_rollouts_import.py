@@ -245,7 +245,11 @@ def test_rollouts_without_subcommand_prints_usage():
     assert cli_main(["rollouts"]) == 2
 
 
-def test_generate_hook_registers_a_sibling_subcommand(monkeypatch):
+def test_generate_hook_registers_a_sibling_subcommand_not_a_top_level_one(monkeypatch):
+    import pkgutil
+
+    from tracemill import commands
+
     hook = types.ModuleType("tracemill.commands._rollouts_generate")
 
     def register(sub):
@@ -254,8 +258,20 @@ def test_generate_hook_registers_a_sibling_subcommand(monkeypatch):
 
     hook.register = register
     monkeypatch.setitem(sys.modules, "tracemill.commands._rollouts_generate", hook)
-    args, _ = build_parser().parse_known_args(["rollouts", "generate"])
+    real = pkgutil.iter_modules
+
+    def with_hook(path=None, prefix=""):
+        found = list(real(path, prefix))
+        if path == commands.__path__:
+            found.append(pkgutil.ModuleInfo(None, "_rollouts_generate", False))
+        return found
+
+    monkeypatch.setattr(pkgutil, "iter_modules", with_hook)
+    parser = build_parser()
+    args, _ = parser.parse_known_args(["rollouts", "generate"])
     assert args.rollouts_command == "generate" and args.func(args, []) == 0
+    top_level = next(a for a in parser._actions if a.dest == "command").choices
+    assert "generate" not in top_level and "rollouts" in top_level
 
 
 def test_real_fixtures_import_joins_swe_smith_reports(tmp_path):

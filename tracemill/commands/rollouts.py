@@ -8,7 +8,7 @@ Sub-commands:
 Extension hook: `generate` lives in its own module. If `tracemill/commands/_rollouts_generate.py`
 exists, `register_subcommands` imports it and calls its `register(rollouts_subparsers)`, which adds
 `generate` next to `import` with `set_defaults(func=..., accepts_beam_args=...)` as any command does.
-The leading underscore keeps the CLI's command discovery from registering it as a top-level command.
+The leading underscore keeps `tracemill.cli` discovery from registering it as a top-level command.
 
 Exit status of `import`: 0 ok, 2 usage error, 3 the counts do not reconcile or more records were
 dead-lettered than --max-dead-letter-ratio allows (the run's outputs are still written).
