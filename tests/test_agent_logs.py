@@ -215,6 +215,14 @@ def test_mini_v2_tool_calls_and_exit_message(tmp_path):
     assert t["patch"] == "diff --git a/b.py b/b.py\n" and t["metadata"]["fields_not_carried"] == ["extra"]
 
 
+def test_mini_v1_dataset_rows_with_top_level_fields(tmp_path):
+    row = {"instance_id": "o__r-1", "repo": "o/r", "trajectory_format": "mini-swe-agent-1", "exit_status": "incomplete",
+           "messages": MINI_LIST[:4], "duration_sec": 26.9}
+    t = _one(tmp_path, "rows.jsonl", [row], jsonl=True)
+    assert (t["instance_id"], t["exit_status"], t["source_format"], t["patch"]) == \
+        ("o__r-1", "incomplete", "mini-swe-agent-1", None)
+
+
 def test_openhands_one_assistant_message_per_completion_with_policy_version(tmp_path):
     t = _one(tmp_path, "org__repo-5.json", OPENHANDS_EVENTS)
     assistants = [m for m in t["messages"] if m["role"] == "assistant"]

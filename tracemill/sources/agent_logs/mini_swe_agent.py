@@ -49,8 +49,9 @@ def to_trajectory(obj: Any, where: c.Where) -> dict:
     traj_key = c.traj_id_for(NAME, str(instance_id), obj)
     messages, submitted, submission = _messages(raw_messages, traj_key, where, notes)
     if isinstance(obj, dict):
-        patch = info.get("submission")
-        exit_status = info.get("exit_status")
+        # Dataset rows (e.g. SWE-ZERO-12M) put exit_status / model_patch next to `messages`.
+        patch = info.get("submission", obj.get("model_patch"))
+        exit_status = info.get("exit_status", obj.get("exit_status"))
         config = info.get("config") if isinstance(info.get("config"), dict) else {}
         model = (config.get("model") or {}).get("model_name") if isinstance(config.get("model"), dict) else None
         notes["mini_version"] = info.get("mini_version")
