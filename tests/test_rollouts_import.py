@@ -12,6 +12,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+import schemas
+from schemas import arrow
 from tracemill.beam.rollouts_import import JoinReports, ReadAgentLogs
 from tracemill.beam.stage import Stage
 from tracemill.cli import build_parser
@@ -207,6 +209,9 @@ def test_cli_import_writes_reconciled_outputs_and_reports_unmatched_ids(tmp_path
                                                                                ("b", None, "p")]
     assert manifest["metrics"]["report_join"]["reports_without_trajectory"] == ["ghost"]
     assert {r["reason"] for r in rejs} == {"invalid_json", "report_without_trajectory"}
+    assert schemas.errors("manifest", manifest) == []
+    assert all(schemas.errors("rejection", r) == [] for r in rejs)
+    assert arrow.to_table("trajectory", trajs).num_rows == 2  # Parquet-ready for the downstream pipelines
 
 
 def test_cli_import_is_deterministic(tmp_path):
