@@ -17,7 +17,9 @@ dead-lettered than --max-dead-letter-ratio allows (the run's outputs are still w
 from __future__ import annotations
 
 import collections
+import dataclasses
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -151,14 +153,10 @@ def run_import(args, beam_args) -> int:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    import json
-
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def settings_dict(settings: rollouts_import.ImportSettings) -> dict:
-    import dataclasses
-
     return {"format": settings.fmt, "join": dataclasses.asdict(settings.join),
             "filters": dataclasses.asdict(settings.limits) if settings.limits else None}
 
