@@ -215,3 +215,19 @@ def test_grade_cli_picks_one_instance_of_a_swe_bench_list_file(tmp_path, capsys)
     rc = cli_main(["grade", "--instance", str(path), "--instance-id", inst["instance_id"], "--log", str(log)])
     report = json.loads(capsys.readouterr().out)["report"][inst["instance_id"]]
     assert rc == 0 and report["tests_status"]["FAIL_TO_PASS"]["success"] == f2p
+
+
+@pytest.mark.sandbox
+def test_live_sandboxed_pytest_run_is_graded_by_the_same_rules(tmp_path):
+    from tracemill.verify.pytest_runner import run_pytest
+
+    (tmp_path / "test_m.py").write_text(
+        "import pytest\n\ndef test_fix():\n    assert 1 + 1 == 2\n\n"
+        "def test_keep():\n    assert 'a'.upper() == 'A'\n\n"
+        "@pytest.mark.skip(reason='not here')\ndef test_skipped():\n    pass\n")
+    inst = {"instance_id": "live-1", "FAIL_TO_PASS": ["test_m.py::test_fix"], "PASS_TO_PASS": ["test_m.py::test_keep"]}
+    run = run_pytest(tmp_path, ["test_m.py"])
+    assert hr.verdict_from_pytest_run(inst, run).outcome == "resolved"
+    skipped = {**inst, "FAIL_TO_PASS": ["test_m.py::test_skipped"]}
+    v = hr.verdict_from_pytest_run(skipped, run)
+    assert (v.outcome, v.tests_status["FAIL_TO_PASS"]["failure"]) == ("unresolved", ["test_m.py::test_skipped"])

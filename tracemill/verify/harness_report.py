@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from tracemill.sandbox import ExecStatus
 from tracemill.verify.log_parsers import ParsedLog, parse_log
+from tracemill.verify.pytest_runner import PytestRun
 
 FAIL_TO_PASS, PASS_TO_PASS = "FAIL_TO_PASS", "PASS_TO_PASS"
 FAIL_TO_FAIL, PASS_TO_FAIL = "FAIL_TO_FAIL", "PASS_TO_FAIL"
@@ -141,6 +143,22 @@ def verdict_from_log(instance: dict, log: str, *, fmt: str = "pytest", exit_code
             return Verdict(iid, TIMEOUT, False, None, patch_exists, patch_applied, None, parsed.statuses)
     return verdict_from_statuses(instance, parsed.statuses, suite_ran=parsed.suite_ran, exit_code=exit_code,
                                  patch_applied=patch_applied, patch_exists=patch_exists)
+
+
+def verdict_from_pytest_run(instance: dict, run: PytestRun) -> Verdict:
+    """The live pipeline's path: a sandboxed `PytestRun` (JUnit statuses + exit code) under the same rules.
+
+    A JUnit report with at least one test case, or pytest's own exit codes 0/1/5, is evidence the
+    suite ran; a timeout is its own outcome; an infrastructure failure is invalid, never a failure.
+    """
+    iid = str(instance.get("instance_id") or "")
+    if getattr(run, "infra_failure_reason", None):
+        return Verdict(iid, ENV_ERROR, False, None, True, True, run.infra_failure_reason, {})
+    if run.exec_status == ExecStatus.TIMEOUT:
+        return Verdict(iid, TIMEOUT, False, None, True, True, None, run.status_map())
+    statuses = run.status_map()
+    return verdict_from_statuses(instance, statuses, suite_ran=bool(statuses) or run.exit_code in (0, 1, 5),
+                                 exit_code=run.exit_code)
 
 
 def validation_report(before: dict[str, str], after: dict[str, str]) -> dict[str, list[str]]:
