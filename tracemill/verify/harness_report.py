@@ -3,8 +3,8 @@
 `verify/log_parsers.py` reads a log; this module decides what it means for one instance and writes
 the report dict the SWE-bench harness writes (`{instance_id: {patch_is_None, patch_exists,
 patch_successfully_applied, resolved, tests_status}}`), plus our `outcome` and `invalid_reason`.
-Used by `tracemill grade`, by the rollout import when it re-grades captured logs, and by the live
-grader through `verdict_from_statuses`.
+Used by `tracemill grade` (captured logs, `verdict_from_log`) and by the live grader
+(`verdict_from_pytest_run` on a sandboxed run's JUnit statuses), so both apply one set of rules.
 
 Rules (SWE-bench v5, stricter than the SWE-smith harness on two points, see `SWE_SMITH_DIFFERENCES`):
 - a test succeeds only if its status is passed (or xfail, as SWE-bench counts it); skipped, missing,
