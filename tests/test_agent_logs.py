@@ -148,6 +148,12 @@ def test_unknown_format_names_file_and_keys(tmp_path):
         list(read_trajectories(path))
 
 
+def test_predictions_file_given_as_a_log_gets_a_hint(tmp_path):
+    path = _write(tmp_path, "preds.json", {"a__b-1": {"model_patch": "diff", "model_name_or_path": "m"}})
+    with pytest.raises(RecordError, match="looks like a predictions/report file: pass it with --reports"):
+        list(read_trajectories(path))
+
+
 def test_broken_json_names_file_line_and_column(tmp_path):
     path = tmp_path / "broken.traj"
     path.write_text('{"trajectory": [\n  {"action": "ls",,}\n]}')

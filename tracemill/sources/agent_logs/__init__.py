@@ -32,8 +32,18 @@ def detect_format(obj: Any, where: _common.Where | None = None) -> str:
             return name
     where = where or _common.Where(None, None)
     shape = type(obj).__name__ if not isinstance(obj, dict) else "object with keys " + ", ".join(sorted(obj)[:8])
-    raise where.error("$", f"unknown agent-log format ({shape}); known: {', '.join(FORMATS)}",
+    hint = "; it looks like a predictions/report file: pass it with --reports" if _looks_like_report(obj) else ""
+    raise where.error("$", f"unknown agent-log format ({shape}); known: {', '.join(FORMATS)}{hint}",
                       reason="unknown_format")
+
+
+def _looks_like_report(obj: Any) -> bool:
+    if not isinstance(obj, dict) or not obj:
+        return False
+    keys = set(obj)
+    if keys & {"model_patch", "fix_patch", "resolved_ids", "patch_successfully_applied"}:
+        return True
+    return all(isinstance(v, dict) and ({"model_patch", "resolved", "tests_status"} & set(v)) for v in obj.values())
 
 
 def _raw(source: str, line: int | None, fmt: str, obj: Any = None, error: dict | None = None) -> dict:
