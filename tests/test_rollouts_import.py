@@ -20,7 +20,7 @@ from tracemill.cli import build_parser
 from tracemill.cli import main as cli_main
 from tracemill.errors import ConfigError
 from tracemill.records import ORIGIN
-from tracemill.reports import JoinSettings, join, read_entries
+from tracemill.reports import JoinSettings, join, load_instances, read_entries, regrade_entries
 from tracemill.sources.agent_logs import adapt
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
@@ -299,3 +299,58 @@ def test_real_fixtures_import_joins_swe_smith_reports(tmp_path):
     rc, manifest, trajs, _ = _import(tmp_path, FIXTURES / "trajectories", "--reports", *reports,
                                      "--on-apply-conflict", "trust-tests")
     assert {t["instance_id"]: t["resolved"] for t in trajs if t["resolved"] is not None} == {PANDAS: True, PYDANTIC: True}
+
+
+# --- re-grading captured harness logs -----------------------------------------------------------
+
+def _log_dir(tmp_path, iid: str, text: str) -> Path:
+    folder = tmp_path / "run_evaluation" / iid
+    folder.mkdir(parents=True)
+    (folder / "test_output.txt").write_text(text)
+    return folder / "test_output.txt"
+
+
+def test_regrade_entries_grade_logs_against_instances(tmp_path):
+    inst = {"instance_id": "o__r-1", "FAIL_TO_PASS": ["t.py::f"], "PASS_TO_PASS": ["t.py::p"]}
+    (tmp_path / "inst.jsonl").write_text(json.dumps(inst) + "\n")
+    ok = _log_dir(tmp_path, "o__r-1", "t.py::f PASSED\nt.py::p FAILED\n")
+    lost = _log_dir(tmp_path, "o__r-2", "t.py::f PASSED\n")
+    entries = regrade_entries([str(ok), str(lost)], load_instances([str(tmp_path / "inst.jsonl")]))
+    assert [(e["instance_id"], e["claimed_resolved"], e["outcome"], e.get("ungradable", False)) for e in entries] == \
+        [("o__r-1", False, "unresolved", False), ("o__r-2", None, "no_instance", True)]
+
+
+def test_regraded_outcome_decides_and_the_harness_claim_is_kept():
+    ours = {**outcome("a", resolved=True, applied=True, source="a/test_output.txt"), "graded_by": "tracemill",
+            "outcome": "resolved"}
+    theirs = outcome("a", resolved=True, applied=False, source="a/report.json")
+    out = run_join("a", [traj("a")], [ours, theirs])
+    [t] = out["trajectory"]
+    note = t["metadata"]["report_join"]
+    assert (t["resolved"], note["rule"]) == (True, "regraded:resolved")
+    assert note["harness_claims"] == [{"source": "a/report.json", "resolved": True, "patch_successfully_applied": False}]
+    assert len(out["joined"]) == 2 and out["rejected"] == []
+
+
+def test_ungradable_log_is_rejected_and_the_report_still_applies():
+    lost = {**outcome("a", resolved=None, applied=None, source="a/test_output.txt"), "graded_by": "tracemill",
+            "outcome": "no_instance", "ungradable": True}
+    out = run_join("a", [traj("a")], [lost, outcome("a", resolved=False)])
+    assert out["trajectory"][0]["resolved"] is False
+    assert [r["reason"] for r in out["rejected"]] == ["test_log_without_instance"]
+
+
+def test_cli_regrades_the_captured_pandas_log(tmp_path):
+    if not FIXTURES.exists():
+        pytest.skip(f"shared fixtures absent at {FIXTURES}")
+    smith = FIXTURES / "instances" / "swe-smith"
+    rc, manifest, trajs, rejs = _import(
+        tmp_path, FIXTURES / "trajectories" / "swe-smith", "--reports", *sorted(smith.glob("run_evaluation/*/report.json")),
+        "--test-logs", smith / "run_evaluation", "--instances", smith / f"{PANDAS}.json")
+    assert rc == 0 and manifest["counts"]["reconciled"]
+    by_id = {t["instance_id"]: t for t in trajs}
+    # Graded from its own log (tests ran, F2P pass, no apply failure recorded): resolved, whatever the
+    # report's apply flag says; pydantic has no instance file here, so its report.json decides.
+    assert (by_id[PANDAS]["resolved"], by_id[PANDAS]["metadata"]["report_join"]["rule"]) == (True, "regraded:resolved")
+    assert by_id[PYDANTIC]["metadata"]["report_join"]["rule"] == "patch_not_applied"
+    assert [(r["record_id"], r["reason"]) for r in rejs] == [(PYDANTIC, "test_log_without_instance")]

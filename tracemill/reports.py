@@ -9,6 +9,10 @@ Test outcomes usually live outside an agent's log. Accepted inputs (`--reports F
   instance id (SWE-agent `preds.json`, mini-swe-agent `results.json`), Multi-SWE-bench rows
   `{org, repo, number, fix_patch}`.
 
+Captured harness logs (`--test-logs DIR` with `--instances FILE`) are graded by tracemill's own
+SWE-bench v5 grader (`verify/harness_report.py`); such an outcome decides the label, and any report.json
+for the same id is kept beside it as the harness's claim.
+
 Each entry becomes one in-flight record of kind `report` (so the manifest accounts for it). The join
 never guesses: an id in a report with no trajectory, a trajectory with no outcome, several
 trajectories for one outcome, and disagreeing outcomes are all reported, not resolved by assumption.
@@ -25,6 +29,7 @@ from typing import Any
 from tracemill.errors import ConfigError
 from tracemill.records import ORIGIN, Rejection, origin, rejection_record
 from tracemill.sources.agent_logs._common import reward_for
+from tracemill.verify.harness_report import verdict_from_log
 from tracemill.verify.patches import sha256_text
 
 OUTCOME, PREDICTION = "outcome", "prediction"
@@ -128,6 +133,50 @@ def read_entries(path: str | Path) -> list[dict]:
     return out
 
 
+def load_instances(paths: list[str]) -> dict[str, dict]:
+    """Instances (FAIL_TO_PASS/PASS_TO_PASS) by id from JSON objects, JSON lists or JSONL files."""
+    out: dict[str, dict] = {}
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read instances {path}: {exc.strerror}") from exc
+        try:
+            data = json.loads(text)
+            rows = data if isinstance(data, list) else [data]
+        except json.JSONDecodeError:
+            try:
+                rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}: not JSON or JSONL: {exc.msg}") from exc
+        for row in rows:
+            if isinstance(row, dict) and "instance_id" in row and "FAIL_TO_PASS" in row:
+                out[str(row["instance_id"])] = row
+    return out
+
+
+def regrade_entries(log_paths: list[str], instances: dict[str, dict], fmt: str = "pytest") -> list[dict]:
+    """Outcome entries from captured harness logs (`<instance_id>/test_output.txt`), graded by tracemill.
+
+    The instance id is the log's folder, where SWE-bench and SWE-smith write it. A log whose instance
+    is not among `instances` cannot be graded (its tests are unknown): its entry is marked `ungradable`
+    and the join rejects it as `test_log_without_instance`.
+    """
+    out = []
+    for path in sorted(log_paths):
+        iid = Path(path).parent.name
+        if iid not in instances:
+            out.append(_entry(str(path), None, OUTCOME, iid, claimed_resolved=None, patch_applied=None,
+                              patch_exists=None, tests_status=None, model=None, graded_by="tracemill",
+                              outcome="no_instance", ungradable=True))
+            continue
+        v = verdict_from_log(instances[iid], Path(path).read_text(encoding="utf-8", errors="replace"), fmt=fmt)
+        out.append(_entry(str(path), None, OUTCOME, iid, claimed_resolved=v.resolved if v.valid else None,
+                          patch_applied=v.patch_applied, patch_exists=v.patch_exists, tests_status=v.tests_status,
+                          model=None, graded_by="tracemill", outcome=v.outcome, harness_error=not v.valid))
+    return out
+
+
 def resolved_from(outcome: dict, settings: JoinSettings) -> tuple[bool | None, str]:
     """The label an outcome supports, and the rule that decided it."""
     claimed = outcome.get("claimed_resolved")
@@ -167,6 +216,19 @@ def join(instance_id: str, trajectories: list[dict], entries: list[dict], settin
 
     traj = dict(ordered[0])
     note: dict = {"status": "no_report" if not entries else "joined"}
+    for e in [e for e in outcomes if e.get("ungradable")]:
+        yield "rejected", rejection_record(e, "join_reports", Rejection(
+            "test_log_without_instance", detail=f"no instance {instance_id} given with --instances"))
+    outcomes = [e for e in outcomes if not e.get("ungradable")]
+    regraded = [e for e in outcomes if e.get("graded_by") == "tracemill"]
+    if regraded:
+        # Our own grade of the captured log decides; the harness's claims are kept beside it.
+        harness = [e for e in outcomes if e.get("graded_by") != "tracemill"]
+        for e in sorted(harness, key=lambda e: str(origin(e).get("source"))):
+            yield "joined", e
+        note["harness_claims"] = [{"source": origin(e).get("source"), "resolved": e.get("claimed_resolved"),
+                                   "patch_successfully_applied": e.get("patch_applied")} for e in harness]
+        outcomes = regraded
     kept_outcome = _one(outcomes, "outcome", instance_id)
     kept_prediction = _one(predictions, "prediction", instance_id)
     for e, rej in kept_outcome[1] + kept_prediction[1]:
@@ -188,6 +250,8 @@ def join(instance_id: str, trajectories: list[dict], entries: list[dict], settin
         yield "joined", outcome
         resolved, rule = resolved_from(outcome, settings)
         traj["resolved"], traj["reward"] = resolved, reward_for(resolved)
+        if outcome.get("graded_by"):
+            rule = f"regraded:{outcome.get('outcome')}"
         note.update({"report": f"{origin(outcome).get('source')}", "rule": rule,
                      "claimed_resolved": outcome.get("claimed_resolved"),
                      "patch_successfully_applied": outcome.get("patch_applied")})

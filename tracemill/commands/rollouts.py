@@ -29,7 +29,7 @@ from tracemill import __version__
 from tracemill.errors import ConfigError
 from tracemill.manifest import reconcile, sha256_of, write_json
 from tracemill.records import ORIGIN, stable_hash
-from tracemill.reports import CONFLICT_POLICIES, JoinSettings, read_entries
+from tracemill.reports import CONFLICT_POLICIES, JoinSettings, load_instances, read_entries, regrade_entries
 from tracemill.runner import pipeline_options, prepare_out_dir, run_pipeline
 from tracemill.sources.agent_logs import FORMATS, count_records
 
@@ -77,6 +77,11 @@ def _register_import(sub) -> None:
     p.add_argument("--reports", nargs="+", default=[], metavar="FILE",
                    help="SWE-bench/SWE-smith report.json files, run summaries or predictions files, joined by "
                         "instance_id")
+    p.add_argument("--test-logs", nargs="+", default=[], metavar="DIR",
+                   help="captured harness logs (<instance_id>/test_output.txt under DIR) to grade with tracemill's "
+                        "own SWE-bench v5 grader; needs --instances")
+    p.add_argument("--instances", nargs="+", default=[], metavar="FILE",
+                   help="task instances (JSON/JSONL) with FAIL_TO_PASS/PASS_TO_PASS, for --test-logs")
     p.add_argument("--on-apply-conflict", default="not-resolved", choices=CONFLICT_POLICIES,
                    help="label for a report claiming resolved although its patch did not apply "
                         "(default: not-resolved, SWE-bench's rule)")
@@ -131,7 +136,16 @@ def run_import(args, beam_args) -> int:
     inputs = [p for p in expand_inputs(args.inputs) if str(Path(p).resolve()) not in as_reports]
     if not inputs:
         raise ConfigError("no agent-log inputs left after removing the --reports files")
-    entries = tuple(e for path in reports for e in read_entries(path))
+    entries = [e for path in reports for e in read_entries(path)]
+    test_logs = sorted(str(f) for d in args.test_logs for f in Path(d).rglob("test_output.txt"))
+    if args.test_logs and not test_logs:
+        raise ConfigError("no test_output.txt under --test-logs")
+    if test_logs:
+        if not args.instances:
+            raise ConfigError("--test-logs needs --instances (the FAIL_TO_PASS/PASS_TO_PASS to grade against)")
+        entries += regrade_entries(test_logs, load_instances(args.instances))
+    reports = sorted({*reports, *test_logs})
+    entries = tuple(entries)
     settings = rollouts_import.ImportSettings(
         inputs=tuple(inputs), fmt=args.format, report_entries=entries,
         join=JoinSettings(on_apply_conflict=args.on_apply_conflict), limits=limits_from(args))
