@@ -467,7 +467,7 @@ def connect(out_dir: str) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(ensure_db(out_dir), read_only=True)
 
 
-def _views(con: duckdb.DuckDBPyConnection) -> set[str]:
+def views(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
 
 
@@ -476,7 +476,7 @@ def run(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None
     if name not in AUDITS:
         raise ConfigError(f"unknown audit {name!r} (known: {', '.join(AUDITS)})")
     audit = AUDITS[name]
-    missing = [v for v in audit.needs if v not in _views(con)]
+    missing = [v for v in audit.needs if v not in views(con)]
     if missing:
         return Result(name, audit.title, [], [], skipped=f"no view {', '.join(missing)} in this run")
     bound = audit.bind(params)
