@@ -388,6 +388,8 @@ def write(out_dir: str, manifest: dict | None = None) -> tuple[str, str]:
     if manifest is None:
         with open(os.path.join(out_dir, "manifest.json"), encoding="utf-8") as fh:
             manifest = json.load(fh)
+    # The same card whether given the in-memory manifest or the file (whose keys are sorted).
+    manifest = json.loads(json.dumps(manifest, sort_keys=True))
     con = audit.connect(out_dir)
     try:
         results = audit.run_all(con)
