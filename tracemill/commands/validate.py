@@ -158,8 +158,9 @@ def guess_by_fields(record: Any) -> str | None:
 # --------------------------------------------------------------------------------------------------
 
 
-def check_file(path: str, schema: str | None, budget: list[int], out=sys.stdout) -> tuple[int, int, str | None]:
+def check_file(path: str, schema: str | None, budget: list[int], out=None) -> tuple[int, int, str | None]:
     """(records, invalid, schema used) for one file, printing errors while `budget[0]` lasts."""
+    out = out or sys.stdout
     if not os.path.isfile(path):
         raise ConfigError(f"no such file: {path}")
     unit, rows = records(path)
