@@ -14,8 +14,9 @@ import json
 import os
 import re
 import string
+from collections.abc import Callable
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 

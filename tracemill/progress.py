@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import IO, Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import IO, Self, TypeVar
 
 from tqdm import tqdm
 
@@ -72,7 +73,7 @@ class Progress:
                 self._last_line = self.count
                 self._line(None)
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -12,7 +12,8 @@ import gzip
 import json
 import os
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import schemas
 from tracemill.errors import ConfigError
@@ -86,8 +87,7 @@ def from_row(value: Any, node: dict) -> Any:
 def read_parquet(path: str) -> Iterator[tuple[int, Any]]:
     import pyarrow.parquet as pq
 
-    for i, row in enumerate(pq.read_table(path).to_pylist(), start=1):
-        yield i, row
+    yield from enumerate(pq.read_table(path).to_pylist(), start=1)
 
 
 def read_jsonl(path: str) -> Iterator[tuple[int, Any]]:
