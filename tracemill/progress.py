@@ -9,7 +9,9 @@ a bar and the same code logs cleanly on Dataflow.
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -27,9 +29,15 @@ ACTIVITIES = {"graded": "rollouts graded", "verified": "tasks verified", "sample
 def interactive(stream: IO | None = None) -> bool:
     stream = stream if stream is not None else sys.stderr
     try:
-        return stream.isatty()
+        if not stream.isatty():
+            return False
     except (AttributeError, ValueError):
         return False
+    try:
+        # A pseudo-terminal without a size (some CI runners, `script`) would draw zero-width bars.
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return True
 
 
 class Progress:
@@ -122,11 +130,12 @@ class ProgressHandler(logging.Handler):
                     return
                 bar = self._bars.get(name)
                 if bar is None:
-                    bar = self._bars[name] = tqdm(desc=f"  {name}", unit="", file=self.stream, leave=True,
-                                                  dynamic_ncols=True, position=len(self._bars))
+                    # mininterval=0: items are slow (sandbox runs); draw each one, not a rate-limited subset
+                    bar = self._bars[name] = tqdm(desc=f"  {name}", unit=f" {name.split()[0]}", file=self.stream,
+                                                  leave=True, dynamic_ncols=True, position=len(self._bars),
+                                                  mininterval=0)
                 bar.set_postfix_str(record.getMessage()[:60], refresh=False)
                 bar.update(1)
-                bar.refresh()  # items are slow (sandbox runs); show each one, not the rate-limited subset
         except Exception:  # noqa: BLE001 - a progress display must never fail the run
             self.handleError(record)
 
