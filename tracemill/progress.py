@@ -133,7 +133,8 @@ class ProgressHandler(logging.Handler):
                     # mininterval=0: items are slow (sandbox runs); draw each one, not a rate-limited subset
                     bar = self._bars[name] = tqdm(desc=f"  {name}", unit=f" {name.split()[0]}", file=self.stream,
                                                   leave=True, dynamic_ncols=True, position=len(self._bars),
-                                                  mininterval=0)
+                                                  mininterval=0,
+                                                  bar_format="{desc}: {n_fmt} [{elapsed}, {rate_fmt}{postfix}]")
                 bar.set_postfix_str(record.getMessage()[:60], refresh=False)
                 bar.update(1)
         except Exception:  # noqa: BLE001 - a progress display must never fail the run
