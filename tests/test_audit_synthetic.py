@@ -249,3 +249,14 @@ def test_database_needs_no_tracemill(synthetic):
     res = subprocess.run([sys.executable, "-c", code, str(out / "audit.duckdb")], check=False, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == str(len(SFT))
+
+
+def test_write_card_for_an_existing_run(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    build(out)
+    assert main(["audit", str(out), "--query", "flaky_tests", "--write-card"]) == 0
+    text = (out / "card.html").read_text()
+    assert 'data-audit="flaky_tests"' in text and "tests/test_a.py::test_x" in text
+    assert 'data-audit="contamination"' in text and "humaneval:12" in text
+    assert (out / "card.md").exists() and "card.html" in capsys.readouterr().err

@@ -16,6 +16,7 @@ EPILOG = """examples:
   tracemill audit out/sft-mix --query reconciliation --format json
   tracemill audit out/sft-mix --query limit_what_if --param limit=400
   tracemill audit out/sft-mix --sql "select reason, count(*) from rejections group by 1"
+  tracemill audit out/sft-mix --query reconciliation --write-card   also rewrite card.html / card.md
   duckdb out/sft-mix/audit.duckdb                               the same views, no tracemill needed
 
 exit status: 0, or 1 when the reconciliation audit finds a source whose counts do not add up."""
@@ -39,6 +40,8 @@ def register(sub) -> None:
                    help="audit parameter, e.g. --param limit=400 or --param k=5 (repeatable)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help="output format (default: table)")
+    p.add_argument("--write-card", action="store_true",
+                   help="also (re)write OUT_DIR/card.html and card.md, e.g. for a run copied from remote storage")
     p.set_defaults(func=run, accepts_beam_args=False)
 
 
@@ -88,6 +91,11 @@ def run(args, beam_args: list[str]) -> int:
     finally:
         con.close()
     sys.stdout.write(audit.render(results, args.format, single=len(results) == 1))
+    if args.write_card:
+        from tracemill import card  # matplotlib is imported only when a card is asked for
+
+        html_path, _ = card.write(args.out_dir)
+        print(f"wrote {html_path} and card.md", file=sys.stderr)
     unreconciled = [row for r in results if r.name == "reconciliation" and not r.skipped
                     for row in r.records() if not row["ok"]]
     if unreconciled:
