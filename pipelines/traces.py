@@ -1,0 +1,63 @@
+"""`tracemill traces`: Python programs -> sandboxed CWM-format traces -> trace-prediction and
+neural-debugger examples, with every (program, input) accounted for in the manifest.
+
+--snippets: read -> check -> exact dedup -> trace (sandbox, batched) -> validate -> near dedup -> examples -> write
+--repo:     run the tests under the tracer (sandbox) -> exact dedup -> validate -> near dedup -> examples -> write
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import apache_beam as beam
+
+from tracemill.beam.stage import Stage
+from tracemill.trace.output import write_all
+from tracemill.trace.record import record_from_capture
+from tracemill.trace.settings import TracesConfig
+from tracemill.trace.snippets import check_candidate
+from tracemill.trace.transforms import (MakeExamples, ReadSnippets, TraceCandidates, exact_dedup, input_key,
+                                        near_dedup, near_dedup_text, validate_trace)
+
+
+def build(p: beam.Pipeline, cfg: TracesConfig, out_dir: str, *, snippets: tuple[str, ...] = (),
+          captured: list[dict] | None = None, manifest_base: dict) -> None:
+    losses = []
+    if snippets:
+        read = p | "ReadSnippets" >> ReadSnippets(list(snippets))
+        units = (read.kept, read.dead) | "Units" >> beam.Flatten()
+        checked = read.kept | "CheckCandidates" >> Stage("check_candidate", partial(check_candidate,
+                                                                                   limits=cfg.candidates))
+        unique = checked.kept | "DedupExact" >> exact_dedup("dedup_exact", key_fn=input_key)
+        traced = unique["kept"] | "Trace" >> TraceCandidates(cfg.trace, cfg.batch_size, cfg.infra_retries)
+        traces = traced.kept
+        losses += [read.dead, checked.rejected, checked.dead, unique["rejected"], unique["dead"],
+                   traced.rejected, traced.dead]
+    else:
+        calls = p | "CapturedCalls" >> beam.Create(captured or [])
+        units = calls
+        traced = calls | "TraceRecords" >> Stage("trace", partial(record_from_capture, settings=cfg.trace))
+        unique = traced.kept | "DedupExact" >> exact_dedup("dedup_exact", key_fn=input_key)
+        traces = unique["kept"]
+        losses += [traced.rejected, traced.dead, unique["rejected"], unique["dead"]]
+
+    valid = traces | "Validate" >> Stage("validate_trace", validate_trace)
+    traces = valid.kept
+    losses += [valid.dead, valid.rejected]
+    near = near_dedup("dedup_near", near_dedup_text, cfg.near_dedup_threshold) if cfg.near_dedup else None
+    if near is not None:
+        deduped = traces | "DedupNear" >> near
+        traces = deduped["kept"]
+        losses += [deduped["rejected"], deduped["dead"]]
+    # TODO(dedup): without tracemill.beam.dedup (branch `dedup`) there is no near-dup step; the
+    # manifest records `near_dedup: "unavailable"` so a reader knows it did not run.
+
+    examples = traces | "Examples" >> MakeExamples(cfg.examples)
+    rejections = losses | "Rejections" >> beam.Flatten()
+    n_units = units | "CountUnits" >> beam.combiners.Count.Globally()
+    _ = (p | "OutDir" >> beam.Create([out_dir])
+         | "Write" >> beam.Map(write_all, manifest_base=manifest_base,
+                               input_units=beam.pvalue.AsSingleton(n_units),
+                               traces=beam.pvalue.AsList(traces),
+                               examples=beam.pvalue.AsList(examples),
+                               rejections=beam.pvalue.AsList(rejections)))

@@ -1,0 +1,115 @@
+"""The traces run's files: traces.jsonl, sft.jsonl, rejections.jsonl and manifest.json.
+
+Last step of the flow. Records are sorted by id and written canonically (sorted keys, no `_origin`)
+to a temporary name and renamed into place, so the same input and seed give byte-identical files.
+Counts come from the records themselves, and the manifest states whether they reconcile:
+inputs = emitted + filtered + deduplicated + dead-lettered.
+
+TODO(sinks): switch to tracemill.sinks (sharded Parquet + JSONL) and tracemill.manifest once they
+land on main; the file names and record shapes here already match what they write.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from tracemill import __version__
+from tracemill.records import canonical_json, stable_hash, strip_origin
+
+TRACES, SFT, REJECTIONS, MANIFEST = "traces.jsonl", "sft.jsonl", "rejections.jsonl", "manifest.json"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_jsonl(path: Path, records: list[dict], sort_key) -> dict:
+    """Write records sorted by `sort_key`; the manifest's output entry for the file."""
+    rows = sorted((strip_origin(r) for r in records), key=sort_key)
+    data = "".join(canonical_json(r) + "\n" for r in rows).encode("utf-8")
+    _atomic_write(path, data)
+    return {"path": path.name, "sha256": hashlib.sha256(data).hexdigest(), "rows": len(rows), "bytes": len(data)}
+
+
+def rejection_sort_key(r: dict) -> tuple:
+    return r["record_id"], r["stage"], r["reason"], str(r.get("source")), r.get("line") or 0
+
+
+def counts(input_units: int, traces: list[dict], rejections: list[dict], examples: list[dict]) -> dict:
+    by_disposition = collections.Counter(r["disposition"] for r in rejections)
+    total = {
+        "input": input_units,
+        "emitted": len(traces),
+        "filtered": by_disposition["filtered"],
+        "deduplicated": by_disposition["deduplicated"],
+        "dead_lettered": by_disposition["dead_lettered"],
+    }
+    by_stage = collections.Counter((r["stage"], r["disposition"], r["reason"]) for r in rejections)
+    status = collections.Counter(t["status"] for t in traces)
+    truncation = collections.Counter(t["truncation_reason"] for t in traces if t["truncation_reason"])
+    return {
+        "total": total,
+        "reconciled": input_units == sum(v for k, v in total.items() if k != "input"),
+        "by_stage": [{"stage": s, "disposition": d, "reason": r, "count": n} for (s, d, r), n in sorted(by_stage.items())],
+        "by_kind": {"trace_status": dict(sorted(status.items())), "truncation_reason": dict(sorted(truncation.items()))},
+        "examples": dict(sorted(collections.Counter(e["task_kind"] for e in examples).items())),
+    }
+
+
+def write_outputs(out_dir: str, *, config: dict, inputs: list[dict], input_units: int, traces: list[dict],
+                  examples: list[dict], rejections: list[dict], seed: int, extra_metrics: dict | None = None) -> dict:
+    """Write the four files; returns the manifest."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    outputs = [
+        write_jsonl(out / TRACES, traces, lambda r: (r["snippet_id"], r["input_index"], r["id"])),
+        write_jsonl(out / SFT, examples, lambda r: r["id"]),
+        write_jsonl(out / REJECTIONS, rejections, rejection_sort_key),
+    ]
+    manifest = {
+        "pipeline": "traces",
+        "tracemill_version": __version__,
+        "config": config,
+        "config_hash": stable_hash(config),
+        "seed": seed,
+        "inputs": inputs,
+        "counts": counts(input_units, traces, rejections, examples),
+        "metrics": {"events": sum(t["num_events"] for t in traces), **(extra_metrics or {})},
+        "outputs": outputs,
+    }
+    _atomic_write(out / MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    return manifest
+
+
+def write_all(out_dir: str, *, manifest_base: dict, input_units: int, traces: list[dict], examples: list[dict],
+              rejections: list[dict]) -> dict:
+    """Beam-side entry point (one call, all records as side inputs): the four files."""
+    return write_outputs(out_dir, config=manifest_base["config"], inputs=manifest_base["inputs"],
+                         input_units=input_units, traces=traces, examples=examples, rejections=rejections,
+                         seed=manifest_base.get("seed", 0), extra_metrics=manifest_base.get("metrics") or {})
+
+
+def read_manifest(out_dir: str) -> dict:
+    return json.loads((Path(out_dir) / MANIFEST).read_text(encoding="utf-8"))
+
+
+def summary(manifest: dict) -> str:
+    """The end-of-run table: dispositions, trace statuses and examples."""
+    c = manifest["counts"]
+    rows = [("inputs (snippet x input)", c["total"]["input"]), ("traces emitted", c["total"]["emitted"]),
+            ("filtered", c["total"]["filtered"]), ("deduplicated", c["total"]["deduplicated"]),
+            ("dead-lettered", c["total"]["dead_lettered"])]
+    rows += [(f"  status {k}", v) for k, v in c["by_kind"]["trace_status"].items()]
+    rows += [(f"{k} examples", v) for k, v in c["examples"].items()]
+    width = max(len(r[0]) for r in rows) + 2
+    status = "reconciled" if c["reconciled"] else "NOT RECONCILED"
+    return "\n".join(["", "  tracemill traces", *(f"  {n:<{width}}{v:>8}" for n, v in rows), f"  counts {status}", ""])

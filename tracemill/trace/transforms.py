@@ -1,0 +1,166 @@
+"""Beam composites of the traces flow; each is a thin shell over the plain functions beside it.
+
+ReadSnippets -> Stage(check_candidate) -> exact dedup -> TraceCandidates (sandbox, batched) ->
+Stage(validate) -> near-dup -> MakeExamples. Every composite routes each input to exactly one of
+`kept`, `rejected` or `dead` (see tracemill.beam.stage).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import apache_beam as beam
+from apache_beam import pvalue
+
+from tracemill.beam.stage import DEAD, KEPT, REJECTED, apply_stage
+from tracemill.errors import InfraError, RecordError
+from tracemill.records import ORIGIN, Rejection, dead_letter_record, origin, record_id, rejection_record
+from tracemill.trace import record as trace_records
+from tracemill.trace.examples import ExampleSettings, examples_for
+from tracemill.trace.runner import TraceSettings, trace_items
+from tracemill.trace.snippets import KIND, parse_snippet
+from tracemill.validate import validator
+
+log = logging.getLogger(__name__)
+
+
+class _ParseSnippet(beam.DoFn):
+    def process(self, line: tuple[str, int, str]):
+        path, n, text = line
+        try:
+            yield from parse_snippet(path, n, text)
+        except RecordError as exc:
+            stub = {ORIGIN: {"kind": KIND, "source": path, "line": n}}
+            yield pvalue.TaggedOutput(DEAD, dead_letter_record(stub, "read_snippets", exc))
+
+
+class ReadSnippets(beam.PTransform):
+    """Snippet JSONL files -> one candidate per (snippet, input); unusable lines dead-lettered."""
+
+    def __init__(self, paths: list[str]):
+        super().__init__()
+        self.paths = sorted(paths)
+
+    def expand(self, pbegin):
+        from tracemill.trace.snippets import numbered_lines
+
+        return (
+            pbegin
+            | "Paths" >> beam.Create(self.paths)
+            | "Lines" >> beam.FlatMap(numbered_lines)
+            | "Parse" >> beam.ParDo(_ParseSnippet()).with_outputs(DEAD, main=KEPT)
+        )
+
+
+class _TraceBatch(beam.DoFn):
+    """Trace a batch of candidates in as few sandbox processes as possible."""
+
+    def __init__(self, settings: TraceSettings, infra_retries: int):
+        self.settings, self.infra_retries = settings, infra_retries
+
+    def process(self, batch: list[dict]):
+        items = [{"key": c["id"], "source": c["source"], "entry": c["entry"],
+                  "args": c["inputs"]["args"], "kwargs": c["inputs"]["kwargs"]} for c in batch]
+        for attempt in range(self.infra_retries + 1):
+            try:
+                results = trace_items(items, self.settings)
+                break
+            except InfraError as exc:
+                if attempt == self.infra_retries:
+                    for c in batch:
+                        yield pvalue.TaggedOutput(DEAD, dead_letter_record(c, "trace", exc))
+                    return
+        limits = self.settings.tracer_settings() | {"memory_mb": self.settings.memory_mb}
+        for c in batch:
+            tag, value = apply_stage(lambda cand: trace_records.trace_record(cand, results[cand["id"]], limits),
+                                     c, "trace")
+            yield value if tag == KEPT else pvalue.TaggedOutput(tag, value)
+
+
+class TraceCandidates(beam.PTransform):
+    """Sandboxed tracing, `batch_size` candidates per sandbox process; limits stay per trace."""
+
+    def __init__(self, settings: TraceSettings, batch_size: int = 64, infra_retries: int = 1):
+        super().__init__()
+        self.settings, self.batch_size, self.infra_retries = settings, batch_size, infra_retries
+
+    def expand(self, candidates):
+        return (
+            candidates
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+            | "Trace" >> beam.ParDo(_TraceBatch(self.settings, self.infra_retries)).with_outputs(
+                REJECTED, DEAD, main=KEPT)
+        )
+
+
+def _route_exact(item, stage: str):
+    _key, records = item
+    ordered = sorted(records, key=lambda r: (record_id(r), str(origin(r).get("source")), origin(r).get("line") or 0))
+    keeper = ordered[0]
+    yield keeper
+    for dup in ordered[1:]:
+        rej = Rejection("exact_duplicate", duplicate_of=record_id(keeper), similarity=1.0, disposition="deduplicated")
+        yield pvalue.TaggedOutput(REJECTED, rejection_record(dup, stage, rej))
+
+
+class ExactDedup(beam.PTransform):
+    """Keep the smallest id per key; the others are rejected with `duplicate_of`.
+
+    TODO(dedup): replace with tracemill.beam.dedup.DedupExact once the `dedup` branch lands on main
+    (`exact_dedup` below already prefers it when importable).
+    """
+
+    def __init__(self, stage: str, key_fn):
+        super().__init__(label=stage)
+        self.stage, self.key_fn = stage, key_fn
+
+    def expand(self, records):
+        routed = (
+            records
+            | "Key" >> beam.Map(lambda r: (self.key_fn(r), r))
+            | "Group" >> beam.GroupByKey()
+            | "Route" >> beam.FlatMap(_route_exact, self.stage).with_outputs(REJECTED, main=KEPT)
+        )
+        empty = records.pipeline | "NoDead" >> beam.Create([])
+        return {KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: empty}
+
+
+def exact_dedup(stage: str, key_fn):
+    """The project's exact-dedup composite when available, else the local one (same outputs)."""
+    try:
+        from tracemill.beam.dedup import DedupExact
+    except ImportError:
+        return ExactDedup(stage, key_fn)
+    return DedupExact(stage, key_fn)
+
+
+def near_dedup(stage: str, text_fn, threshold: float):
+    """MinHash near-duplicate removal if `tracemill.beam.dedup` is installed, else None."""
+    try:
+        from tracemill.beam.dedup import DedupNearDuplicates
+    except ImportError:
+        return None
+    return DedupNearDuplicates(stage, text_fn, threshold=threshold)
+
+
+def near_dedup_text(trace: dict) -> str:
+    """What makes two traces near-duplicates: the program and what it did (its CWM text), not its id."""
+    return trace["cwm_text"]
+
+
+def input_key(candidate: dict) -> str:
+    return candidate["input_hash"]
+
+
+validate_trace = validator("execution_trace")  # schema check before the sink; failures dead-lettered
+
+
+class MakeExamples(beam.PTransform):
+    """Traces -> sft_example records (trace_prediction, debugger_qa)."""
+
+    def __init__(self, settings: ExampleSettings):
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, traces):
+        return traces | "Examples" >> beam.FlatMap(examples_for, self.settings)
