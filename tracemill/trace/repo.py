@@ -57,9 +57,10 @@ def _stage_runtime(dest: Path) -> Path:
     return dest
 
 
-def capture_calls(repo: str, settings: TraceSettings = TraceSettings(), repo_settings: RepoSettings = RepoSettings(),
+def capture_calls(repo: str, settings: TraceSettings | None = None, repo_settings: RepoSettings | None = None,
                   *, python: str | None = None) -> tuple[str, list[dict], dict]:
     """Run the suite once; (repo name, raw trace results in capture order, run summary)."""
+    settings, repo_settings = settings or TraceSettings(), repo_settings or RepoSettings()
     name, path = resolve_repo(repo)
     env_settings = {**settings.tracer_settings(), "per_function": repo_settings.per_function,
                     "max_traces": repo_settings.max_traces}

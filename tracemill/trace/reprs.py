@@ -47,7 +47,7 @@ def _str_repr(value: str | bytes, max_len: int) -> str:
     if len(value) <= max_len:
         return repr(value)
     # Cut before repr: repr of a 100 MB string is itself 100 MB.
-    return f"{repr(value[:max_len])}<...{len(value) - max_len} more>"
+    return f"{value[:max_len]!r}<...{len(value) - max_len} more>"
 
 
 def _object_repr(value: object, max_len: int) -> str:

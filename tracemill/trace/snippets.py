@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from tracemill.errors import RecordError
 from tracemill.readers import iter_lines
