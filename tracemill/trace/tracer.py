@@ -167,7 +167,12 @@ def trace_call(fn, args: list, kwargs: dict, recorder: Recorder) -> dict:
     outcome: dict = {"return_value": None, "exception": None}
     sys.settrace(recorder.global_trace)
     try:
-        result = fn(*args, **kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            # Off before anything else runs: the repr of the result may call the program's own
+            # __repr__, which is not part of the traced call.
+            sys.settrace(None)
     except TraceLimit as exc:
         recorder.truncated = recorder.truncated or exc.reason
     except MemoryError:
@@ -179,8 +184,6 @@ def trace_call(fn, args: list, kwargs: dict, recorder: Recorder) -> dict:
     else:
         outcome["return_value"] = reprs.bounded_repr(result, recorder.max_repr, recorder.max_items)
         outcome["_result"] = result
-    finally:
-        sys.settrace(None)
     return outcome
 
 
