@@ -7,6 +7,7 @@ Stage(validate) -> near-dup -> MakeExamples. Every composite routes each input t
 
 from __future__ import annotations
 
+import json
 import logging
 
 import apache_beam as beam
@@ -31,6 +32,12 @@ class _ParseSnippet(beam.DoFn):
             yield from parse_snippet(path, n, text)
         except RecordError as exc:
             stub = {ORIGIN: {"kind": KIND, "source": path, "line": n}}
+            try:  # name the dead letter by the snippet's id when the line has one
+                sid = json.loads(text).get("id")
+                if isinstance(sid, str):
+                    stub["id"] = sid
+            except (ValueError, AttributeError):
+                pass
             yield pvalue.TaggedOutput(DEAD, dead_letter_record(stub, "read_snippets", exc))
 
 
