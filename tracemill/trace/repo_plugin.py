@@ -81,8 +81,11 @@ class Capture:
 
     # -- sys.settrace ---------------------------------------------------------------------------
     def global_trace(self, frame, event, arg):
-        if self.rec is not None:
-            return self.rec.global_trace(frame, event, arg)
+        rec = self.rec
+        if rec is not None:
+            if rec.global_trace(frame, event, arg) is None:
+                return None
+            return self._nested(rec) if not self._over(rec) else None
         code = frame.f_code
         if event != "call" or not self.in_scope(code) or code.co_flags & _CO_RESUMABLE:
             return None
@@ -102,11 +105,28 @@ class Capture:
         self.rec.global_trace(frame, event, arg)
         return self.entry_trace
 
+    def _over(self, rec: Recorder) -> bool:
+        """Write a trace the moment it goes over a limit; the program then runs on untraced."""
+        if rec.truncated and self.rec is rec:
+            self._finish(None)
+        return rec.truncated is not None
+
+    def _nested(self, rec: Recorder):
+        def trace(frame, event, arg):
+            if self.rec is not rec:  # the trace this frame belonged to has been written
+                return None
+            rec.local_trace(frame, event, arg)
+            return None if self._over(rec) else trace
+
+        return trace
+
     def entry_trace(self, frame, event, arg):
         rec = self.rec
-        if rec is None:
+        if rec is None or frame is not self.entry:
             return None
         rec.local_trace(frame, event, arg)
+        if self._over(rec):
+            return None
         if event == "exception":
             self.exc = arg[1]
         elif event == "line":
