@@ -60,7 +60,7 @@ def test_unchanged_locals_are_dotted_but_never_across_a_call_or_return(alarm_han
     _, frames = cwm.parse(cwm.render(SOURCE, res["events"], 5))
     observations = [(f["kind"], f["locals"]) for f in frames if f["kind"] in ("call", "line")]
     assert observations[1] == ("line", {"n": ".."})  # first line after the call: n unchanged
-    after_return = [i for i, f in enumerate(frames) if f["kind"] == "return"][0] + 1
+    after_return = next(i for i, f in enumerate(frames) if f["kind"] == "return") + 1
     assert ".." not in frames[after_return]["locals"].values()  # the caller is written out in full
 
 

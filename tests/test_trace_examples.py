@@ -8,8 +8,14 @@ import pytest
 
 import schemas
 from tracemill.trace import tracer
-from tracemill.trace.examples import (DEBUGGER_QA, TRACE_PREDICTION, ExampleSettings, debugger_qa, examples_for,
-                                      value_questions)
+from tracemill.trace.examples import (
+    DEBUGGER_QA,
+    TRACE_PREDICTION,
+    ExampleSettings,
+    debugger_qa,
+    examples_for,
+    value_questions,
+)
 from tracemill.trace.record import trace_record
 
 LOOP = "def f(n):\n    total = 0\n    for i in range(n):\n        total += i * 10\n    return total\n"

@@ -79,7 +79,7 @@ def make_repo(root: Path) -> Path:
 
 def test_calls_from_tests_are_traced_with_nested_project_calls(tmp_path):
     repo = make_repo(tmp_path / "demo")
-    name, raw, summary = capture_calls(str(repo), TraceSettings(max_steps=200),
+    name, raw, _summary = capture_calls(str(repo), TraceSettings(max_steps=200),
                                        RepoSettings(per_function=3, timeout_s=60))
     assert name == "demo"
     by_entry = {}

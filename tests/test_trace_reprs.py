@@ -21,7 +21,7 @@ def test_sets_are_sorted_so_hash_order_does_not_leak():
 
 def test_set_order_is_identical_across_hash_seeds():
     code = "from tracemill.trace.reprs import bounded_repr; print(bounded_repr({'x%d' % i for i in range(30)}))"
-    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}).stdout for seed in ("1", "2")}
     assert len(outs) == 1
 

@@ -19,31 +19,31 @@ pytestmark = pytest.mark.sandbox
 
 PROGRAMS = {
     "loop": ("def f(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n", "f", [4]),
-    "while": ("def f(n):\n    steps = 0\n    while n != 1:\n        n = n // 2 if n % 2 == 0 else 3 * n + 1\n"
-              "        steps += 1\n    return steps\n", "f", [6]),
+    "while": (("def f(n):\n    steps = 0\n    while n != 1:\n        n = n // 2 if n % 2 == 0 else 3 * n + 1\n"
+              "        steps += 1\n    return steps\n"), "f", [6]),
     "recursion": ("def fact(n):\n    if n <= 1:\n        return 1\n    return n * fact(n - 1)\n", "fact", [4]),
-    "generator": ("def gen(n):\n    for i in range(n):\n        yield i * i\n\n\ndef f(n):\n    out = []\n"
-                  "    for v in gen(n):\n        out.append(v)\n    return out\n", "f", [3]),
+    "generator": (("def gen(n):\n    for i in range(n):\n        yield i * i\n\n\ndef f(n):\n    out = []\n"
+                  "    for v in gen(n):\n        out.append(v)\n    return out\n"), "f", [3]),
     "raised": ("def f(x):\n    if x < 0:\n        raise ValueError(f'negative: {x}')\n    return x\n", "f", [-2]),
-    "caught": ("def check(x):\n    raise KeyError(x)\n\n\ndef f(x):\n    try:\n        check(x)\n"
-               "    except KeyError as e:\n        msg = 'missing ' + str(e)\n    return msg\n", "f", ["k"]),
-    "comprehension": ("def f(words):\n    lengths = {w: len(w) for w in words}\n"
-                      "    longs = [w for w in words if lengths[w] > 2]\n    return longs, sum(x for x in lengths.values())\n",
+    "caught": (("def check(x):\n    raise KeyError(x)\n\n\ndef f(x):\n    try:\n        check(x)\n"
+               "    except KeyError as e:\n        msg = 'missing ' + str(e)\n    return msg\n"), "f", ["k"]),
+    "comprehension": (("def f(words):\n    lengths = {w: len(w) for w in words}\n"
+                      "    longs = [w for w in words if lengths[w] > 2]\n    return longs, sum(x for x in lengths.values())\n"),
                       "f", [["ab", "abc", "abcd"]]),
-    "closure": ("def make(k):\n    def add(x):\n        return x + k\n    return add\n\n\ndef f(k, xs):\n"
-                "    add = make(k)\n    return [add(x) for x in xs]\n", "f", [10, [1, 2]]),
-    "class": ("class Acc:\n    def __init__(self):\n        self.items = []\n\n    def add(self, x):\n"
+    "closure": (("def make(k):\n    def add(x):\n        return x + k\n    return add\n\n\ndef f(k, xs):\n"
+                "    add = make(k)\n    return [add(x) for x in xs]\n"), "f", [10, [1, 2]]),
+    "class": (("class Acc:\n    def __init__(self):\n        self.items = []\n\n    def add(self, x):\n"
               "        self.items.append(x)\n        return len(self.items)\n\n    def __repr__(self):\n"
               "        return f'Acc({self.items})'\n\n\ndef f(xs):\n    acc = Acc()\n    for x in xs:\n"
-              "        n = acc.add(x)\n    return acc, n\n", "f", [[3, 4]]),
-    "unprintable": ("class Opaque:\n    pass\n\n\nclass Broken:\n    def __repr__(self):\n"
+              "        n = acc.add(x)\n    return acc, n\n"), "f", [[3, 4]]),
+    "unprintable": (("class Opaque:\n    pass\n\n\nclass Broken:\n    def __repr__(self):\n"
                     "        raise RuntimeError('no')\n\n\ndef f():\n    o = Opaque()\n    b = Broken()\n"
-                    "    s = {'z', 'a', 'm'}\n    return o, b, s\n", "f", []),
+                    "    s = {'z', 'a', 'm'}\n    return o, b, s\n"), "f", []),
     "huge": ("def f(n):\n    big = 3 ** n\n    text = 'y' * n\n    xs = list(range(n))\n    return len(text), xs[-1]\n",
              "f", [20000]),
     "infinite_python": ("def f(x):\n    while True:\n        x = (x * 7 + 1) % 101\n", "f", [1]),
-    "infinite_swallowing": ("def f():\n    while True:\n        try:\n            x = 1\n"
-                            "        except BaseException:\n            pass\n", "f", []),
+    "infinite_swallowing": (("def f():\n    while True:\n        try:\n            x = 1\n"
+                            "        except BaseException:\n            pass\n"), "f", []),
     "infinite_in_c": ("def f():\n    return sum(range(10 ** 14))\n", "f", []),
     "after_the_hang": ("def f(a, b=2):\n    return a * b\n", "f", [21]),
     "printing": ("def f(x):\n    print('hello', x)\n    return x\n", "f", [1]),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tracemill.records import ORIGIN, Rejection, canonical_json, stable_hash
+from tracemill.records import ORIGIN, Rejection, stable_hash
 from tracemill.trace import cwm
 
 STATUSES = ("complete", "truncated", "error")
@@ -72,7 +72,8 @@ def trace_record(candidate: dict, result: dict, settings: dict) -> dict | Reject
         "num_events": len(events),
         "stdout": result.get("stdout") or "",
         "cwm_text": text,
-        "trace_sha256": hashlib.sha256(canonical_json(events).encode("utf-8")).hexdigest(),
+        # The CWM text carries every event, line, local and value, so its hash identifies the trace.
+        "trace_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "limits": dict(settings),
     }
     if ORIGIN in candidate:

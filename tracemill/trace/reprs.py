@@ -71,6 +71,18 @@ def _object_repr(value: object, max_len: int) -> str:
     return _cut(_ADDRESS.sub("", text), max_len)
 
 
+_INT_BOUND = 1 << MAX_INT_BITS
+
+
+def _small(v: object, max_len: int) -> bool:
+    t = type(v)
+    if t is int:
+        return -_INT_BOUND < v < _INT_BOUND
+    if t is str:
+        return len(v) <= max_len
+    return t is float or t is bool or v is None
+
+
 def _walk(value: object, depth: int, max_len: int, max_items: int, active: set[int]) -> str:
     cls = type(value)
     if value is None or cls is bool or cls is float or cls is complex:
@@ -84,6 +96,17 @@ def _walk(value: object, depth: int, max_len: int, max_items: int, active: set[i
         return _object_repr(value, max_len)
     if id(value) in active:  # a cycle: what Python prints for itself
         return "{...}" if cls is dict else "[...]" if cls is list else "(...)"
+    if depth < MAX_DEPTH and len(value) <= max_items and cls is not set and cls is not frozenset:
+        # Fast path, same output: a flat container of small scalars prints exactly as the builtin
+        # repr does (the per-item walk below is the tracer's hottest code otherwise).
+        elems = (*value.keys(), *value.values()) if cls is dict else value
+        if all(_small(v, max_len) for v in elems):
+            return _cut(repr(value), max_len)
+    elif depth < MAX_DEPTH and (cls is list or cls is tuple) and max_items >= 2:
+        head = value[:max_items]
+        if all(_small(v, max_len) for v in head):
+            opener, closer = _OPEN_CLOSE[cls]
+            return _cut(f"{opener}{repr(head)[1:-1]}, <...{len(value) - max_items} more>{closer}", max_len)
     opener, closer = ("{", "}") if cls is dict else _OPEN_CLOSE[cls]
     if not value:
         return {set: "set()", frozenset: "frozenset()"}.get(cls, opener + closer)

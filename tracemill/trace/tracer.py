@@ -165,6 +165,7 @@ def _on_alarm(signum, frame):
 def trace_call(fn, args: list, kwargs: dict, recorder: Recorder) -> dict:
     """Call `fn(*args, **kwargs)` under `recorder`; the outcome without events."""
     outcome: dict = {"return_value": None, "exception": None}
+    start = time.perf_counter()
     sys.settrace(recorder.global_trace)
     try:
         try:
@@ -173,6 +174,7 @@ def trace_call(fn, args: list, kwargs: dict, recorder: Recorder) -> dict:
             # Off before anything else runs: the repr of the result may call the program's own
             # __repr__, which is not part of the traced call.
             sys.settrace(None)
+            outcome["call_s"] = time.perf_counter() - start  # for benchmarks; never in a record
     except TraceLimit as exc:
         recorder.truncated = recorder.truncated or exc.reason
     except MemoryError:
@@ -248,13 +250,17 @@ def run_snippet(item: dict, settings: dict, *, traced: bool = True) -> dict:
         out["stdout"] = capture.getvalue()
         out["duration_s"] = round(time.perf_counter() - start, 6)
         recorder.release()
-        gc.collect()
+        if out.get("truncation_reason") == "memory_limit":
+            gc.collect()  # give the next item its memory back now (a full collect per item costs ms)
 
 
 def _untraced_call(fn, args, kwargs, recorder: Recorder) -> dict:
     outcome: dict = {"return_value": None, "exception": None}
+    start = time.perf_counter()
     try:
-        outcome["return_value"] = reprs.bounded_repr(fn(*args, **kwargs), recorder.max_repr, recorder.max_items)
+        result = fn(*args, **kwargs)
+        outcome["call_s"] = time.perf_counter() - start
+        outcome["return_value"] = reprs.bounded_repr(result, recorder.max_repr, recorder.max_items)
     except TraceLimit as exc:
         recorder.truncated = exc.reason
     except MemoryError:
@@ -284,7 +290,7 @@ def main() -> int:
         except MemoryError:
             result = {"key": item["key"], "status": "truncated", "truncation_reason": "memory_limit",
                       "return_value": None, "exception": None, "events": [], "stdout": "", "load_error": None}
-        results.write(json.dumps(result, ensure_ascii=False) + "\n")
+        results.write(json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n")
         results.flush()
     return 0
 

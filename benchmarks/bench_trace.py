@@ -1,0 +1,124 @@
+"""Tracing cost: overhead vs the untraced run of the same functions, and traces per second per core.
+
+Side by side, in the same sandboxed process type:
+- per function, the call's wall time traced vs untraced (`call_s` measured around the call only,
+  so module loading and sandbox start are excluded); the ratio is the tracer's overhead;
+- end to end on one core: sandboxed tracing + record building + CWM rendering of a batch of
+  traces, with one sandbox per trace (the baseline) vs `batch` traces per sandbox process.
+
+`run(size)` returns medians over repeats; `python -m benchmarks.bench_trace [quick|full]` prints them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+
+from tracemill.trace.record import trace_record
+from tracemill.trace.runner import TraceSettings, trace_items
+
+WORKLOADS = {
+    "loop_sum": ("def f(n):\n    total = 0\n    for i in range(n):\n        total += i * i\n    return total\n",
+                 [400]),
+    "recursion_fib": ("def f(n):\n    if n < 2:\n        return n\n    return f(n - 1) + f(n - 2)\n", [12]),
+    "bubble_sort": (("def f(xs):\n    xs = list(xs)\n    for i in range(len(xs)):\n        for j in range(len(xs) - 1 - i):\n"
+                    "            if xs[j] > xs[j + 1]:\n                xs[j], xs[j + 1] = xs[j + 1], xs[j]\n    return xs\n"),
+                    [list(range(30, 0, -1))]),
+    "word_counts": (("def f(text):\n    counts = {}\n    for word in text.split():\n        w = word.lower().strip('.,')\n"
+                    "        counts[w] = counts.get(w, 0) + 1\n    return sorted(counts.items(), key=lambda kv: -kv[1])[:5]\n"),
+                    ["The cat and the dog. The end, and the start " * 20]),
+    "class_methods": (("class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, x):\n"
+                      "        self.items.append(x)\n\n    def pop(self):\n        return self.items.pop()\n\n\n"
+                      "def f(n):\n    s = Stack()\n    for i in range(n):\n        s.push(i)\n    total = 0\n"
+                      "    while s.items:\n        total += s.pop()\n    return total\n"), [150]),
+    "comprehensions": (("def f(n):\n    squares = [i * i for i in range(n)]\n    evens = {i: s for i, s in enumerate(squares) if s % 2 == 0}\n"
+                       "    return sum(v for v in evens.values())\n"), [400]),
+}
+SIZES = {"quick": {"repeats": 3, "e2e_traces": 48, "batch": 48},
+         "full": {"repeats": 7, "e2e_traces": 256, "batch": 64}}
+SETTINGS = TraceSettings(max_steps=200_000, time_s=30.0, memory_mb=1024)
+
+
+def _items(repeat: int) -> list[dict]:
+    return [{"key": f"{name}@{repeat}", "source": src, "entry": "f", "args": args, "kwargs": {}}
+            for name, (src, args) in WORKLOADS.items()]
+
+
+def overhead(repeats: int) -> dict:
+    """Median call time traced vs untraced, per workload, each mode in its own sandbox process."""
+    traced: dict[str, list[float]] = {k: [] for k in WORKLOADS}
+    plain: dict[str, list[float]] = {k: [] for k in WORKLOADS}
+    events: dict[str, int] = {}
+    for r in range(repeats):
+        for mode, sink in ((True, traced), (False, plain)):
+            for key, res in trace_items(_items(r), SETTINGS, traced=mode).items():
+                name = key.split("@")[0]
+                assert res["status"] == "complete", (key, res["status"], res.get("truncation_reason"))
+                sink[name].append(res["call_s"])
+                if mode:
+                    events[name] = len(res["events"])
+    rows = {}
+    for name in WORKLOADS:
+        t, u = statistics.median(traced[name]), statistics.median(plain[name])
+        rows[name] = {"events": events[name], "untraced_ms": round(u * 1e3, 4), "traced_ms": round(t * 1e3, 4),
+                      "overhead_x": round(t / u, 1), "traced_us_per_event": round(t / events[name] * 1e6, 2)}
+    ratios = [row["overhead_x"] for row in rows.values()]
+    return {"by_workload": rows, "median_overhead_x": round(statistics.median(ratios), 1),
+            "min_overhead_x": min(ratios), "max_overhead_x": max(ratios)}
+
+
+def _e2e(n: int, batch: int) -> tuple[float, int]:
+    """Wall seconds to trace `n` items `batch` per sandbox, build records and render CWM text."""
+    names = list(WORKLOADS)
+    items = [{"key": f"{names[i % len(names)]}@{i}", "source": WORKLOADS[names[i % len(names)]][0], "entry": "f",
+              "args": WORKLOADS[names[i % len(names)]][1], "kwargs": {}} for i in range(n)]
+    start = time.perf_counter()
+    chars = 0
+    for lo in range(0, n, batch):
+        chunk = items[lo:lo + batch]
+        results = trace_items(chunk, SETTINGS)
+        for it in chunk:
+            cand = {"id": it["key"], "snippet_id": it["key"], "input_index": 0, "source": it["source"],
+                    "entry": "f", "inputs": {"args": it["args"], "kwargs": {}}}
+            chars += len(trace_record(cand, results[it["key"]], SETTINGS.tracer_settings())["cwm_text"])
+    return time.perf_counter() - start, chars
+
+
+def throughput(n: int, batch: int, repeats: int) -> dict:
+    # The baseline (one sandbox per trace) is measured on fewer traces: it is the slow side.
+    n_base = max(8, n // 4)
+    base = [_e2e(n_base, 1)[0] / n_base for _ in range(max(1, repeats // 2))]
+    batched = [_e2e(n, batch)[0] / n for _ in range(max(1, repeats // 2))]
+    b, s = statistics.median(batched), statistics.median(base)
+    return {"traces": n, "batch": batch, "batched_traces_per_s_per_core": round(1 / b, 1),
+            "one_sandbox_per_trace_traces_per_s_per_core": round(1 / s, 1), "batching_speedup_x": round(s / b, 1),
+            "batched_ms_per_trace": round(b * 1e3, 2), "unbatched_ms_per_trace": round(s * 1e3, 2)}
+
+
+def run(size: str) -> dict:
+    """Benchmark entry point for benchmarks/run.py; `size` is "quick" or "full"."""
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {sorted(SIZES)}")
+    cfg = SIZES[size]
+    over = overhead(cfg["repeats"])
+    thr = throughput(cfg["e2e_traces"], cfg["batch"], cfg["repeats"])
+    return {
+        "name": "trace",
+        "size": size,
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "medians": {"tracing_overhead_x": over["median_overhead_x"],
+                    "traces_per_s_per_core": thr["batched_traces_per_s_per_core"],
+                    "ms_per_trace": thr["batched_ms_per_trace"]},
+        "ratios": {"traced_vs_untraced_x": over["median_overhead_x"],
+                   "batched_vs_one_sandbox_per_trace_x": thr["batching_speedup_x"]},
+        "overhead": over,
+        "throughput": thr,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(sys.argv[1] if len(sys.argv) > 1 else "quick"), indent=2))
