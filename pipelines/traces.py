@@ -11,13 +11,20 @@ from functools import partial
 
 import apache_beam as beam
 
+from tracemill.beam.dedup import DedupExact, DedupNearDuplicates
 from tracemill.beam.stage import Stage
 from tracemill.trace.output import write_all
 from tracemill.trace.record import record_from_capture
 from tracemill.trace.settings import TracesConfig
 from tracemill.trace.snippets import check_candidate
-from tracemill.trace.transforms import (MakeExamples, ReadSnippets, TraceCandidates, exact_dedup, input_key,
-                                        near_dedup, near_dedup_text, validate_trace)
+from tracemill.trace.transforms import (
+    MakeExamples,
+    ReadSnippets,
+    TraceCandidates,
+    input_key,
+    near_dedup_text,
+    validate_trace,
+)
 
 
 def build(p: beam.Pipeline, cfg: TracesConfig, out_dir: str, *, snippets: tuple[str, ...] = (),
@@ -28,7 +35,7 @@ def build(p: beam.Pipeline, cfg: TracesConfig, out_dir: str, *, snippets: tuple[
         units = (read.kept, read.dead) | "Units" >> beam.Flatten()
         checked = read.kept | "CheckCandidates" >> Stage("check_candidate", partial(check_candidate,
                                                                                    limits=cfg.candidates))
-        unique = checked.kept | "DedupExact" >> exact_dedup("dedup_exact", key_fn=input_key)
+        unique = checked.kept | "DedupExact" >> DedupExact("dedup_exact", key_fn=input_key)
         traced = unique["kept"] | "Trace" >> TraceCandidates(cfg.trace, cfg.batch_size, cfg.infra_retries)
         traces = traced.kept
         losses += [read.dead, checked.rejected, checked.dead, unique["rejected"], unique["dead"],
@@ -37,20 +44,19 @@ def build(p: beam.Pipeline, cfg: TracesConfig, out_dir: str, *, snippets: tuple[
         calls = p | "CapturedCalls" >> beam.Create(captured or [])
         units = calls
         traced = calls | "TraceRecords" >> Stage("trace", partial(record_from_capture, settings=cfg.trace))
-        unique = traced.kept | "DedupExact" >> exact_dedup("dedup_exact", key_fn=input_key)
+        unique = traced.kept | "DedupExact" >> DedupExact("dedup_exact", key_fn=input_key)
         traces = unique["kept"]
         losses += [traced.rejected, traced.dead, unique["rejected"], unique["dead"]]
 
     valid = traces | "Validate" >> Stage("validate_trace", validate_trace)
     traces = valid.kept
     losses += [valid.dead, valid.rejected]
-    near = near_dedup("dedup_near", near_dedup_text, cfg.near_dedup_threshold) if cfg.near_dedup else None
-    if near is not None:
-        deduped = traces | "DedupNear" >> near
-        traces = deduped["kept"]
-        losses += [deduped["rejected"], deduped["dead"]]
-    # TODO(dedup): without tracemill.beam.dedup (branch `dedup`) there is no near-dup step; the
-    # manifest records `near_dedup: "unavailable"` so a reader knows it did not run.
+    if cfg.dedup.near:
+        near = traces | "DedupNear" >> DedupNearDuplicates(
+            "dedup_near", text_fn=near_dedup_text, threshold=cfg.dedup.threshold, num_perm=cfg.dedup.num_perm,
+            ngram=cfg.dedup.ngram, seed=cfg.dedup.seed)
+        traces = near["kept"]
+        losses += [near["rejected"], near["dead"]]
 
     examples = traces | "Examples" >> MakeExamples(cfg.examples)
     rejections = losses | "Rejections" >> beam.Flatten()

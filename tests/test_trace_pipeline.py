@@ -12,13 +12,14 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 import schemas
+from tracemill.beam.dedup import DedupExact
 from tracemill.beam.stage import Stage
 from tracemill.cli import main
 from tracemill.runner import pipeline_options
 from tracemill.sandbox import bwrap_available
 from tracemill.trace.runner import TraceSettings
 from tracemill.trace.snippets import CandidateLimits, check_candidate
-from tracemill.trace.transforms import ReadSnippets, TraceCandidates, exact_dedup, input_key
+from tracemill.trace.transforms import ReadSnippets, TraceCandidates, input_key
 
 ADD = "def add(a, b):\n    c = a + b\n    return c\n"
 SNIPPETS = [
@@ -47,7 +48,7 @@ def test_read_and_check_route_every_candidate(tmp_path):
     with BeamPipeline(options=pipeline_options([])) as p:
         read = p | ReadSnippets([path])
         checked = read.kept | Stage("check_candidate", partial(check_candidate, limits=CandidateLimits()))
-        unique = checked.kept | "Dedup" >> exact_dedup("dedup_exact", key_fn=input_key)
+        unique = checked.kept | "Dedup" >> DedupExact("dedup_exact", key_fn=input_key)
         assert_that(read.dead | "DeadReasons" >> _reasons(), equal_to([("?:8", "invalid_json"),
                                                                         ("noinputs", "no_inputs")]),
                     label="dead")
@@ -148,3 +149,35 @@ def test_cli_help_names_every_flag(capsys):
     text = capsys.readouterr().out
     for flag in ("--snippets", "--repo", "--out", "--max-steps", "--time-limit", "--batch-size", "--seed"):
         assert flag in text
+
+
+def test_near_duplicate_programs_are_removed_but_other_inputs_are_kept():
+    import signal
+
+    import apache_beam as beam
+
+    from tracemill.beam.dedup import DedupNearDuplicates
+    from tracemill.trace import tracer
+    from tracemill.trace.record import trace_record
+    from tracemill.trace.settings import TracesConfig
+    from tracemill.trace.transforms import near_dedup_text
+
+    loop = "def f(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n"
+    variants = {"a": (loop, 60), "b": (loop.replace("total = 0", "total = 0  # start"), 60), "c": (loop, 7)}
+    previous = signal.signal(signal.SIGALRM, tracer._on_alarm)
+    try:
+        traces = []
+        for key, (src, n) in variants.items():
+            res = tracer.run_snippet({"key": key, "source": src, "entry": "f", "args": [n], "kwargs": {}},
+                                     dict(tracer.DEFAULT_SETTINGS))
+            traces.append(trace_record({"id": f"{key}#0", "snippet_id": key, "input_index": 0, "source": src,
+                                        "entry": "f", "inputs": {"args": [n], "kwargs": {}}}, res, {}))
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    dedup = TracesConfig().dedup
+    with BeamPipeline(options=pipeline_options([])) as p:
+        out = p | beam.Create(traces) | DedupNearDuplicates(
+            "dedup_near", text_fn=near_dedup_text, threshold=dedup.threshold, num_perm=dedup.num_perm,
+            ngram=dedup.ngram, seed=dedup.seed)
+        assert_that(out["kept"] | "Kept" >> _ids(), equal_to(["a#0", "c#0"]), label="kept")
+        assert_that(out["rejected"] | "Dups" >> _dups(), equal_to([("b#0", "a#0")]), label="dups")

@@ -38,6 +38,8 @@ def register(sub) -> None:
                    help="--repo: traces per project function (default 3)")
     p.add_argument("--seed", type=int, default=None, help="seed for choosing debugger questions (default 0)")
     p.add_argument("--no-near-dedup", action="store_true", help="skip MinHash near-duplicate removal")
+    p.add_argument("--near-dedup-threshold", type=float, default=None, metavar="JACCARD",
+                   help="similarity of CWM texts at which traces are near-duplicates (default 0.95)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run, accepts_beam_args=True)
 
@@ -56,17 +58,18 @@ def config_from_args(args):
     if args.batch_size is not None:
         cfg = dataclasses.replace(cfg, batch_size=args.batch_size)
     if args.no_near_dedup:
-        cfg = dataclasses.replace(cfg, near_dedup=False)
+        cfg = dataclasses.replace(cfg, dedup=dataclasses.replace(cfg.dedup, near=False))
+    if args.near_dedup_threshold is not None:
+        cfg = dataclasses.replace(cfg, dedup=dataclasses.replace(cfg.dedup, threshold=args.near_dedup_threshold))
     return cfg.validate()
 
 
 def run(args, beam_args: list[str]) -> int:
     from pipelines import traces as pipeline
+    from tracemill.manifest import describe_inputs
     from tracemill.readers import resolve_input
     from tracemill.trace import repo as repo_source
-    from tracemill.manifest import describe_inputs
     from tracemill.trace.output import read_manifest, summary
-    from tracemill.trace.transforms import near_dedup
 
     cfg = config_from_args(args)
     out = args.out.rstrip("/")
@@ -76,8 +79,6 @@ def run(args, beam_args: list[str]) -> int:
         print(f"tracemill traces -> {out}", file=sys.stderr)
     started = time.time()
     config = to_dict(cfg)
-    config["near_dedup_step"] = ("minhash" if near_dedup("probe", str, 0.9) is not None else "unavailable") \
-        if cfg.near_dedup else "off"
     captured, snippets, metrics = None, (), {}
     if args.repo:
         name, results, run_summary = repo_source.capture_calls(args.repo, cfg.trace, cfg.repo)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tracemill.config import DedupConfig
 from tracemill.errors import ConfigError
 from tracemill.trace.examples import ExampleSettings
 from tracemill.trace.repo import RepoSettings
@@ -23,8 +24,9 @@ class TracesConfig:
     repo: RepoSettings = field(default_factory=RepoSettings)
     batch_size: int = 64  # (snippet, input) items per sandbox process
     infra_retries: int = 1
-    near_dedup: bool = True
-    near_dedup_threshold: float = 0.9
+    # The project's dedup settings; a higher threshold than for rollouts, because traces of one
+    # program on different inputs share its whole source (see transforms.near_dedup_text).
+    dedup: DedupConfig = field(default_factory=lambda: DedupConfig(threshold=0.95))
     max_dead_letter_ratio: float = 0.5
 
     def validate(self) -> TracesConfig:
@@ -32,6 +34,6 @@ class TracesConfig:
             raise ConfigError("trace limits must be positive (max_steps >= 1, time_s > 0, memory_mb >= 64)")
         if self.batch_size < 1:
             raise ConfigError("batch_size must be >= 1")
-        if not 0 < self.near_dedup_threshold <= 1:
-            raise ConfigError(f"near_dedup_threshold must be in (0, 1], got {self.near_dedup_threshold}")
+        if not 0 < self.dedup.threshold <= 1:
+            raise ConfigError(f"dedup.threshold must be in (0, 1], got {self.dedup.threshold}")
         return self

@@ -15,7 +15,7 @@ from apache_beam import pvalue
 
 from tracemill.beam.stage import DEAD, KEPT, REJECTED, apply_stage
 from tracemill.errors import InfraError, RecordError
-from tracemill.records import ORIGIN, Rejection, dead_letter_record, origin, record_id, rejection_record
+from tracemill.records import ORIGIN, dead_letter_record
 from tracemill.trace import record as trace_records
 from tracemill.trace.examples import ExampleSettings, examples_for
 from tracemill.trace.runner import TraceSettings, trace_items
@@ -100,58 +100,13 @@ class TraceCandidates(beam.PTransform):
         )
 
 
-def _route_exact(item, stage: str):
-    _key, records = item
-    ordered = sorted(records, key=lambda r: (record_id(r), str(origin(r).get("source")), origin(r).get("line") or 0))
-    keeper = ordered[0]
-    yield keeper
-    for dup in ordered[1:]:
-        rej = Rejection("exact_duplicate", duplicate_of=record_id(keeper), similarity=1.0, disposition="deduplicated")
-        yield pvalue.TaggedOutput(REJECTED, rejection_record(dup, stage, rej))
-
-
-class ExactDedup(beam.PTransform):
-    """Keep the smallest id per key; the others are rejected with `duplicate_of`.
-
-    TODO(dedup): replace with tracemill.beam.dedup.DedupExact once the `dedup` branch lands on main
-    (`exact_dedup` below already prefers it when importable).
-    """
-
-    def __init__(self, stage: str, key_fn):
-        super().__init__(label=stage)
-        self.stage, self.key_fn = stage, key_fn
-
-    def expand(self, records):
-        routed = (
-            records
-            | "Key" >> beam.Map(lambda r: (self.key_fn(r), r))
-            | "Group" >> beam.GroupByKey()
-            | "Route" >> beam.FlatMap(_route_exact, self.stage).with_outputs(REJECTED, main=KEPT)
-        )
-        empty = records.pipeline | "NoDead" >> beam.Create([])
-        return {KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: empty}
-
-
-def exact_dedup(stage: str, key_fn):
-    """The project's exact-dedup composite when available, else the local one (same outputs)."""
-    try:
-        from tracemill.beam.dedup import DedupExact
-    except ImportError:
-        return ExactDedup(stage, key_fn)
-    return DedupExact(stage, key_fn)
-
-
-def near_dedup(stage: str, text_fn, threshold: float):
-    """MinHash near-duplicate removal if `tracemill.beam.dedup` is installed, else None."""
-    try:
-        from tracemill.beam.dedup import DedupNearDuplicates
-    except ImportError:
-        return None
-    return DedupNearDuplicates(stage, text_fn, threshold=threshold)
-
-
 def near_dedup_text(trace: dict) -> str:
-    """What makes two traces near-duplicates: the program and what it did (its CWM text), not its id."""
+    """What makes two traces near-duplicates: the program and what it did (its CWM text), not its id.
+
+    Traces of one program on different inputs share the whole source context, so they score high
+    (0.8-0.94 on the bundled sample); the traces threshold defaults to 0.95 to remove near-copies
+    of a program, not its other inputs.
+    """
     return trace["cwm_text"]
 
 
