@@ -108,7 +108,7 @@ def test_cli_writes_reconciled_deterministic_outputs(tmp_path):
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
         assert main(["traces", "--snippets", path, "--out", str(out), "--quiet"]) == 0
-    for name in ("traces.jsonl", "sft.jsonl", "rejections.jsonl", "manifest.json"):
+    for name in ("traces.jsonl", "traces.parquet", "sft.jsonl", "sft.parquet", "rejections.jsonl", "manifest.json"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
 
     manifest = json.loads((outs[0] / "manifest.json").read_text())

@@ -10,7 +10,8 @@ from tracemill.config import to_dict
 from tracemill.errors import ConfigError
 from tracemill.runner import enable_progress, pipeline_options, prepare_out_dir, run_pipeline, write_run_info
 
-OWNED = ["traces.jsonl", "sft.jsonl", "rejections.jsonl", "manifest.json", "run_info.json"]
+OWNED = ["traces.jsonl", "traces.parquet", "sft.jsonl", "sft.parquet", "rejections.jsonl", "manifest.json",
+         "run_info.json"]
 SAMPLE_SNIPPETS = "@sample/snippets.jsonl"
 
 
@@ -86,7 +87,7 @@ def run(args, beam_args: list[str]) -> int:
         for raw in results:
             candidate, result = repo_source.candidate_and_result(name, raw)
             captured.append({**candidate, "_result": result})
-        inputs = [{"path": args.repo, "kind": "repo", "sha256": "", "records": len(captured)}]
+        inputs = [{"path": args.repo, "kind": "repo", "sha256": run_summary["tree_sha256"], "records": len(captured)}]
         metrics["repo_run"] = run_summary
         config["source"] = {"repo": args.repo}
     else:

@@ -1,12 +1,13 @@
-"""The traces run's files: traces.jsonl, sft.jsonl, rejections.jsonl and manifest.json.
+"""The traces run's files: traces.jsonl, sft.jsonl, rejections.jsonl and manifest.json (plus
+traces.parquet and sft.parquet, typed from the same JSON Schemas, for DuckDB and trainers).
 
 Last step of the flow. Records are sorted by id and written canonically (sorted keys, no `_origin`)
 to a temporary name and renamed into place, so the same input and seed give byte-identical files.
 Counts come from the records themselves, and the manifest states whether they reconcile:
 inputs = emitted + filtered + deduplicated + dead-lettered.
 
-TODO(sinks): switch to tracemill.sinks (sharded Parquet + JSONL) and tracemill.manifest once they
-land on main; the file names and record shapes here already match what they write.
+Single files rather than tracemill.sinks' sharded folders, because the `traces` command's contract
+is `DIR/traces.jsonl`; the bytes are made the same way (canonical JSON, sinks.parquet_bytes).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from tracemill import __version__
 from tracemill.records import canonical_json, stable_hash, strip_origin
+from tracemill.sinks import parquet_bytes
 
 TRACES, SFT, REJECTIONS, MANIFEST = "traces.jsonl", "sft.jsonl", "rejections.jsonl", "manifest.json"
 
@@ -32,12 +34,20 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_jsonl(path: Path, records: list[dict], sort_key) -> dict:
-    """Write records sorted by `sort_key`; the manifest's output entry for the file."""
+def write_jsonl(path: Path, records: list[dict], sort_key, parquet_schema: str | None = None) -> list[dict]:
+    """Write records sorted by `sort_key` (and the same rows as Parquet); manifest output entries."""
     rows = sorted((strip_origin(r) for r in records), key=sort_key)
+    written = []
     data = "".join(canonical_json(r) + "\n" for r in rows).encode("utf-8")
-    _atomic_write(path, data)
-    return {"path": path.name, "sha256": hashlib.sha256(data).hexdigest(), "rows": len(rows), "bytes": len(data)}
+    if parquet_schema:
+        files = [(path, data), (path.with_suffix(".parquet"), parquet_bytes(parquet_schema, rows))]
+    else:
+        files = [(path, data)]
+    for target, blob in files:
+        _atomic_write(target, blob)
+        written.append({"path": target.name, "sha256": hashlib.sha256(blob).hexdigest(), "rows": len(rows),
+                        "bytes": len(blob)})
+    return written
 
 
 def rejection_sort_key(r: dict) -> tuple:
@@ -53,13 +63,14 @@ def counts(input_units: int, traces: list[dict], rejections: list[dict], example
         "deduplicated": by_disposition["deduplicated"],
         "dead_lettered": by_disposition["dead_lettered"],
     }
-    by_stage = collections.Counter((r["stage"], r["disposition"], r["reason"]) for r in rejections)
+    by_stage = collections.Counter((r["record_kind"], r["stage"], r["disposition"], r["reason"]) for r in rejections)
     status = collections.Counter(t["status"] for t in traces)
     truncation = collections.Counter(t["truncation_reason"] for t in traces if t["truncation_reason"])
     return {
         "total": total,
         "reconciled": input_units == sum(v for k, v in total.items() if k != "input"),
-        "by_stage": [{"stage": s, "disposition": d, "reason": r, "count": n} for (s, d, r), n in sorted(by_stage.items())],
+        "by_stage": [{"record_kind": k, "stage": s, "disposition": d, "reason": r, "count": n}
+                     for (k, s, d, r), n in sorted(by_stage.items())],
         "by_kind": {"trace_status": dict(sorted(status.items())), "truncation_reason": dict(sorted(truncation.items()))},
         "examples": dict(sorted(collections.Counter(e["task_kind"] for e in examples).items())),
     }
@@ -71,9 +82,9 @@ def write_outputs(out_dir: str, *, config: dict, inputs: list[dict], input_units
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     outputs = [
-        write_jsonl(out / TRACES, traces, lambda r: (r["snippet_id"], r["input_index"], r["id"])),
-        write_jsonl(out / SFT, examples, lambda r: r["id"]),
-        write_jsonl(out / REJECTIONS, rejections, rejection_sort_key),
+        *write_jsonl(out / TRACES, traces, lambda r: (r["snippet_id"], r["input_index"], r["id"]), "execution_trace"),
+        *write_jsonl(out / SFT, examples, lambda r: r["id"], "sft_example"),
+        *write_jsonl(out / REJECTIONS, rejections, rejection_sort_key),
     ]
     manifest = {
         "pipeline": "traces",

@@ -9,6 +9,7 @@ reprs of the arguments (they are not JSON values), its source is the entry's fil
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -46,6 +47,18 @@ def resolve_repo(repo: str) -> tuple[str, Path]:
     if not path.is_dir():
         raise ConfigError(f"--repo {repo}: not a directory")
     return path.name, path
+
+
+def tree_digest(path: Path) -> str:
+    """sha256 over the repository's files (relative path + bytes), ignoring VCS and caches; the
+    manifest's input hash for `--repo`, so a changed tree is visible even without git."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = f.relative_to(path).as_posix()
+        if any(part in (".git", "__pycache__", ".venv", ".tox", ".pytest_cache") for part in rel.split("/")):
+            continue
+        h.update(rel.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def _stage_runtime(dest: Path) -> Path:
@@ -88,6 +101,7 @@ def capture_calls(repo: str, settings: TraceSettings | None = None, repo_setting
             except json.JSONDecodeError:
                 break  # the last line of a run killed mid-write
         summary = {"status": res.status.value, "returncode": res.returncode, "traces": len(results),
+                   "tree_sha256": tree_digest(path),
                    "pytest_tail": res.stdout.strip().splitlines()[-1:] if res.stdout.strip() else []}
         sources = {r["path"]: (path / r["path"]).read_text(encoding="utf-8", errors="replace")
                    for r in results if (path / r["path"]).is_file()}
