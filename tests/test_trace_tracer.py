@@ -224,3 +224,15 @@ def test_a_killed_process_labels_only_its_running_item():
     assert (res["hog"]["status"], res["hog"]["truncation_reason"]) == ("truncated", "memory_limit")
     assert (res["ok"]["status"], res["ok"]["return_value"]) == ("complete", "1")
     assert json.dumps(res["ok"]["events"])  # a normal trace after two deaths
+
+
+def test_an_item_cannot_change_the_next_one():
+    if not bwrap_available():
+        pytest.skip("bubblewrap not installed")
+    patcher = ("import builtins, math\n\n\ndef f():\n    builtins.len = lambda x: 42\n    math.pi = 3\n"
+               "    global_junk.append(1)\n    return len([])\n\n\nglobal_junk = []\n")
+    user = "import math\n\n\ndef f(xs):\n    return len(xs), math.pi\n"
+    res = trace_items([{"key": "patch", "source": patcher, "entry": "f", "args": [], "kwargs": {}},
+                       {"key": "use", "source": user, "entry": "f", "args": [[1, 2]], "kwargs": {}}], SETTINGS)
+    assert res["patch"]["return_value"] == "42"
+    assert res["use"]["return_value"] == "(2, 3.141592653589793)"

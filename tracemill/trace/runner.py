@@ -55,7 +55,11 @@ def _parse(stdout: str) -> tuple[dict[str, dict], str | None]:
     """Finished results by key, and the key that had started but not finished (if any)."""
     done: dict[str, dict] = {}
     running = None
-    for line in stdout.splitlines():
+    # "\n" only: results are JSON with ensure_ascii=False, whose strings may hold U+2028 or \x85,
+    # which str.splitlines() would also split on.
+    for line in stdout.split("\n"):
+        if not line:
+            continue
         try:
             msg = json.loads(line)
         except json.JSONDecodeError:
@@ -100,8 +104,6 @@ def trace_items(items: list[dict], settings: TraceSettings = TraceSettings(), *,
                              reason="tracer_failed")
         if running is not None:
             reason = _DEATH_REASON.get(res.status, "process_exit")
-            if res.status is ExecStatus.FAILED and tracer.WATCHDOG_MARKER in res.stderr:
-                reason = "time_limit"
             results[running] = _dead_item(running, reason, res.detail or res.stderr[-500:])
         pending = [it for it in pending if it["key"] not in results]
     return results
