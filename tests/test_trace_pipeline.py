@@ -100,6 +100,7 @@ def test_trace_candidates_keeps_traces_and_rejects_calls_that_never_started():
         assert_that(out.dead, equal_to([]), label="dead")
 
 
+@pytest.mark.slow
 @pytest.mark.sandbox
 def test_cli_writes_reconciled_deterministic_outputs(tmp_path):
     if not bwrap_available():

@@ -112,6 +112,7 @@ def test_captured_calls_become_valid_trace_records(tmp_path):
         assert len(frames) == rec["num_events"]
 
 
+@pytest.mark.slow
 def test_cli_repo_mode_on_the_bundled_sample(tmp_path):
     out = tmp_path / "out"
     assert main(["traces", "--repo", "@sample", "--out", str(out), "--quiet"]) == 0

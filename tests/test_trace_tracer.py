@@ -47,6 +47,7 @@ PROGRAMS = {
     "infinite_in_c": ("def f():\n    return sum(range(10 ** 14))\n", "f", []),
     "after_the_hang": ("def f(a, b=2):\n    return a * b\n", "f", [21]),
     "printing": ("def f(x):\n    print('hello', x)\n    return x\n", "f", [1]),
+    "hijack": ("import sys\n\n\ndef f():\n    sys.settrace(None)\n    x = 1\n    return x\n", "f", []),
 }
 SETTINGS = TraceSettings(max_steps=500, time_s=1.0)
 
@@ -176,6 +177,12 @@ def test_a_hang_inside_c_is_truncated_by_time_and_the_batch_goes_on(traced):
     assert rec["status"] == "truncated" and rec["truncation_reason"] == "time_limit"
     assert rec["events"] == []  # where the clock stopped is not reproducible, so no events are kept
     assert traced["after_the_hang"]["status"] == "complete" and traced["after_the_hang"]["return_value"] == "42"
+
+
+def test_a_program_that_removes_the_tracer_is_labelled_not_passed_off_as_complete(traced):
+    rec = traced["hijack"]
+    assert (rec["status"], rec["truncation_reason"]) == ("truncated", "tracer_disabled")
+    assert rec["events"][-1]["source"] == "    sys.settrace(None)"
 
 
 def test_printed_output_is_captured_not_mixed_into_the_protocol(traced):

@@ -82,7 +82,10 @@ def trace_items(items: list[dict], settings: TraceSettings = TraceSettings(), *,
     pending = list(items)
     while pending:
         request = {"settings": settings.tracer_settings(), "traced": traced, "items": pending}
-        limits = SandboxLimits(timeout_s=settings.startup_s + settings.time_s * len(pending),
+        # Each item is bounded inside (its limit, then a kill); this outer clock only catches a
+        # tracer that is itself stuck, so it allows every item its full budget.
+        per_item = settings.time_s + tracer.KILL_GRACE_S + 0.5
+        limits = SandboxLimits(timeout_s=settings.startup_s + per_item * len(pending),
                                memory_mb=settings.memory_mb, max_output_bytes=256_000_000)
         with tempfile.TemporaryDirectory(prefix="tracemill-trace-") as work:
             res = run_sandboxed(

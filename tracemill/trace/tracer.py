@@ -173,15 +173,21 @@ def trace_call(fn, args: list, kwargs: dict, recorder: Recorder) -> dict:
     """Call `fn(*args, **kwargs)` under `recorder`; the outcome without events."""
     outcome: dict = {"return_value": None, "exception": None}
     start = time.perf_counter()
-    sys.settrace(recorder.global_trace)
+    trace_fn = recorder.global_trace  # one bound-method object, so `is` below can recognise it
+    sys.settrace(trace_fn)
     try:
         try:
             result = fn(*args, **kwargs)
         finally:
             # Off before anything else runs: the repr of the result may call the program's own
             # __repr__, which is not part of the traced call.
+            hijacked = sys.gettrace() is not trace_fn
             sys.settrace(None)
             outcome["call_s"] = time.perf_counter() - start  # for benchmarks; never in a record
+            if hijacked and not recorder.truncated:
+                # The program replaced or removed the trace function (its own debugger, coverage):
+                # whatever it did afterwards is missing from the events.
+                recorder.truncated = "tracer_disabled"
     except TraceLimit as exc:
         recorder.truncated = recorder.truncated or exc.reason
     except MemoryError:
