@@ -30,6 +30,7 @@ SNIPPETS = [
     {"id": "bad-input", "source": ADD, "entry": "add", "inputs": [[1, 2]]},
     {"id": "arity", "source": ADD, "entry": "add", "inputs": [{"args": [1]}]},
     {"id": "raises", "source": "def boom(x):\n    raise KeyError(x)\n", "entry": "boom", "inputs": [{"args": ["k"]}]},
+    {"id": "gen", "source": "def g(n):\n    yield n\n", "entry": "g", "inputs": [{"args": [1]}]},
 ]
 
 
@@ -49,14 +50,14 @@ def test_read_and_check_route_every_candidate(tmp_path):
         read = p | ReadSnippets([path])
         checked = read.kept | Stage("check_candidate", partial(check_candidate, limits=CandidateLimits()))
         unique = checked.kept | "Dedup" >> DedupExact("dedup_exact", key_fn=input_key)
-        assert_that(read.dead | "DeadReasons" >> _reasons(), equal_to([("?:8", "invalid_json"),
+        assert_that(read.dead | "DeadReasons" >> _reasons(), equal_to([("?:9", "invalid_json"),
                                                                         ("noinputs", "no_inputs")]),
                     label="dead")
         assert_that(checked.rejected | "CheckReasons" >> _reasons(),
                     equal_to([("bad-input#0", "invalid_input"), ("missing-entry#0", "entry_not_found"),
                               ("syntax#0", "syntax_error")]), label="rejected")
         assert_that(unique["kept"] | "KeptIds" >> _ids(),
-                    equal_to(["add#0", "add#1", "arity#0", "raises#0"]), label="kept")
+                    equal_to(["add#0", "add#1", "arity#0", "gen#0", "raises#0"]), label="kept")
         assert_that(unique["rejected"] | "DupReasons" >> _dups(), equal_to([("add-copy#0", "add#0")]),
                     label="dups")
 
@@ -115,7 +116,7 @@ def test_cli_writes_reconciled_deterministic_outputs(tmp_path):
     manifest = json.loads((outs[0] / "manifest.json").read_text())
     assert schemas.errors("manifest", manifest) == []
     total = manifest["counts"]["total"]
-    assert total == {"input": 9, "emitted": 3, "filtered": 4, "deduplicated": 1, "dead_lettered": 1}
+    assert total == {"input": 10, "emitted": 3, "filtered": 5, "deduplicated": 1, "dead_lettered": 1}
     assert manifest["counts"]["reconciled"] is True
     assert manifest["counts"]["by_kind"]["trace_status"] == {"complete": 2, "error": 1}
 
@@ -130,13 +131,14 @@ def test_cli_writes_reconciled_deterministic_outputs(tmp_path):
                                                                    ("traces", "trace_prediction")]
     assert len(sft) == 6 and all(schemas.errors("sft_example", e) == [] for e in sft)
     assert manifest["counts"]["examples"] == {"debugger_qa": 3, "trace_prediction": 3}
+    assert manifest["metrics"]["traces_without_examples"] == {"truncated": 0, "target_too_long": 0}
 
     rejections = [json.loads(line) for line in (outs[0] / "rejections.jsonl").read_text().splitlines()]
     assert all(schemas.errors("rejection", r) == [] for r in rejections)
     assert sorted((r["stage"], r["reason"]) for r in rejections) == [
         ("check_candidate", "entry_not_found"), ("check_candidate", "invalid_input"),
         ("check_candidate", "syntax_error"), ("dedup_exact", "exact_duplicate"),
-        ("read_snippets", "invalid_json"), ("trace", "entry_call_failed")]
+        ("read_snippets", "invalid_json"), ("trace", "entry_call_failed"), ("trace", "entry_not_traced")]
 
 
 def test_cli_rejects_a_missing_snippets_file(tmp_path, capsys):

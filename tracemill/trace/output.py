@@ -76,6 +76,15 @@ def counts(input_units: int, traces: list[dict], rejections: list[dict], example
     }
 
 
+def _without_examples(traces: list[dict], examples: list[dict]) -> dict:
+    """Why some emitted traces gave no trace-prediction example (examples are derived, not inputs,
+    so they are not part of the reconciliation; this says where the difference went)."""
+    with_target = {e["metadata"]["trace_id"] for e in examples if e["task_kind"] == "trace_prediction"}
+    missing = [t for t in traces if t["id"] not in with_target]
+    return {"truncated": sum(t["status"] == "truncated" for t in missing),
+            "target_too_long": sum(t["status"] != "truncated" for t in missing)}
+
+
 def write_outputs(out_dir: str, *, config: dict, inputs: list[dict], input_units: int, traces: list[dict],
                   examples: list[dict], rejections: list[dict], seed: int, extra_metrics: dict | None = None) -> dict:
     """Write the four files; returns the manifest."""
@@ -94,7 +103,8 @@ def write_outputs(out_dir: str, *, config: dict, inputs: list[dict], input_units
         "seed": seed,
         "inputs": inputs,
         "counts": counts(input_units, traces, rejections, examples),
-        "metrics": {"events": sum(t["num_events"] for t in traces), **(extra_metrics or {})},
+        "metrics": {"events": sum(t["num_events"] for t in traces), "traces_without_examples":
+                    _without_examples(traces, examples), **(extra_metrics or {})},
         "outputs": outputs,
     }
     _atomic_write(out / MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))

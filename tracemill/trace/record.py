@@ -46,6 +46,11 @@ def trace_record(candidate: dict, result: dict, settings: dict) -> dict | Reject
         return Rejection("entry_call_failed", detail=f"{exc.get('type')}: {exc.get('message', '')}"[:500])
     if status not in STATUSES:
         raise ValueError(f"tracer returned status {status!r}")
+    if status != "truncated" and not events:
+        # A generator or coroutine function returns without running its body; an alias of a
+        # builtin runs none of the source. Either way there is nothing to learn from.
+        return Rejection("entry_not_traced", detail=f"{candidate['entry']} ran no traced code "
+                         f"(returned {str(result.get('return_value'))[:100]})")
     reason = result.get("truncation_reason")
     if status == "truncated" and reason in NONDETERMINISTIC_TRUNCATIONS:
         events = []
