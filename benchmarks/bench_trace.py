@@ -1,10 +1,13 @@
 """Tracing cost: overhead vs the untraced run of the same functions, and traces per second per core.
 
 Side by side, in the same sandboxed process type:
-- per function, the call's wall time traced vs untraced (`call_s` measured around the call only,
-  so module loading and sandbox start are excluded); the ratio is the tracer's overhead;
-- end to end on one core: sandboxed tracing + record building + CWM rendering of a batch of
-  traces, with one sandbox per trace (the baseline) vs `batch` traces per sandbox process.
+- per function, the call's CPU time traced vs untraced (measured around the call only, so module
+  loading and sandbox start are excluded); the ratio is the tracer's overhead;
+- end to end: sandboxed tracing + record building + CWM rendering, as CPU seconds of this process
+  and all its reaped descendants per trace, with one sandbox per trace (the baseline) vs `batch`
+  traces per sandbox process. Traces per CPU-second is traces per second per busy core.
+Wall-clock figures are reported beside the CPU ones, with the load average, because the machine
+may be shared.
 
 `run(size)` returns medians over repeats; `python -m benchmarks.bench_trace [quick|full]` prints them.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -48,54 +52,76 @@ def _items(repeat: int) -> list[dict]:
 
 
 def overhead(repeats: int) -> dict:
-    """Median call time traced vs untraced, per workload, each mode in its own sandbox process."""
-    traced: dict[str, list[float]] = {k: [] for k in WORKLOADS}
-    plain: dict[str, list[float]] = {k: [] for k in WORKLOADS}
+    """Median call cost traced vs untraced, per workload, each mode in its own sandbox process.
+
+    CPU time (time.process_time in the child) is the headline: on a shared machine wall time
+    measures the neighbours. Wall medians are reported beside it.
+    """
+    cpu = {mode: {k: [] for k in WORKLOADS} for mode in (True, False)}
+    wall = {mode: {k: [] for k in WORKLOADS} for mode in (True, False)}
     events: dict[str, int] = {}
     for r in range(repeats):
-        for mode, sink in ((True, traced), (False, plain)):
-            for key, res in trace_items(_items(r), SETTINGS, traced=mode).items():
+        for mode in (True, False):
+            for key, res in trace_items(_items(r), SETTINGS, traced=mode, extra_settings={"warmup": True}).items():
                 name = key.split("@")[0]
                 assert res["status"] == "complete", (key, res["status"], res.get("truncation_reason"))
-                sink[name].append(res["call_s"])
+                cpu[mode][name].append(res["call_cpu_s"])
+                wall[mode][name].append(res["call_s"])
                 if mode:
                     events[name] = len(res["events"])
     rows = {}
     for name in WORKLOADS:
-        t, u = statistics.median(traced[name]), statistics.median(plain[name])
-        rows[name] = {"events": events[name], "untraced_ms": round(u * 1e3, 4), "traced_ms": round(t * 1e3, 4),
-                      "overhead_x": round(t / u, 1), "traced_us_per_event": round(t / events[name] * 1e6, 2)}
+        tc, uc = statistics.median(cpu[True][name]), statistics.median(cpu[False][name])
+        tw, uw = statistics.median(wall[True][name]), statistics.median(wall[False][name])
+        rows[name] = {"events": events[name], "untraced_cpu_ms": round(uc * 1e3, 4), "traced_cpu_ms": round(tc * 1e3, 3),
+                      "overhead_x": round(tc / uc, 1), "traced_cpu_us_per_event": round(tc / events[name] * 1e6, 2),
+                      "untraced_wall_ms": round(uw * 1e3, 4), "traced_wall_ms": round(tw * 1e3, 3),
+                      "overhead_wall_x": round(tw / uw, 1)}
     ratios = [row["overhead_x"] for row in rows.values()]
     return {"by_workload": rows, "median_overhead_x": round(statistics.median(ratios), 1),
-            "min_overhead_x": min(ratios), "max_overhead_x": max(ratios)}
+            "median_overhead_wall_x": round(statistics.median(row["overhead_wall_x"] for row in rows.values()), 1),
+            "min_overhead_x": min(ratios), "max_overhead_x": max(ratios),
+            "median_cpu_us_per_event": round(statistics.median(r["traced_cpu_us_per_event"] for r in rows.values()), 2)}
 
 
-def _e2e(n: int, batch: int) -> tuple[float, int]:
-    """Wall seconds to trace `n` items `batch` per sandbox, build records and render CWM text."""
+def _cpu_now() -> float:
+    """CPU seconds of this process plus every reaped descendant (bwrap and the tracer under it)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _e2e(n: int, batch: int) -> tuple[float, float]:
+    """(wall s, CPU s) to trace `n` items `batch` per sandbox, build records and render CWM text."""
     names = list(WORKLOADS)
     items = [{"key": f"{names[i % len(names)]}@{i}", "source": WORKLOADS[names[i % len(names)]][0], "entry": "f",
               "args": WORKLOADS[names[i % len(names)]][1], "kwargs": {}} for i in range(n)]
-    start = time.perf_counter()
-    chars = 0
+    start, cpu = time.perf_counter(), _cpu_now()
     for lo in range(0, n, batch):
         chunk = items[lo:lo + batch]
         results = trace_items(chunk, SETTINGS)
         for it in chunk:
             cand = {"id": it["key"], "snippet_id": it["key"], "input_index": 0, "source": it["source"],
                     "entry": "f", "inputs": {"args": it["args"], "kwargs": {}}}
-            chars += len(trace_record(cand, results[it["key"]], SETTINGS.tracer_settings())["cwm_text"])
-    return time.perf_counter() - start, chars
+            trace_record(cand, results[it["key"]], SETTINGS.tracer_settings())
+    return time.perf_counter() - start, _cpu_now() - cpu
 
 
 def throughput(n: int, batch: int, repeats: int) -> dict:
-    # The baseline (one sandbox per trace) is measured on fewer traces: it is the slow side.
+    """Traces per CPU-second (= per core when cores are busy) and per wall-second, batched vs the
+    baseline of one sandbox per trace (measured on fewer traces: it is the slow side)."""
     n_base = max(8, n // 4)
-    base = [_e2e(n_base, 1)[0] / n_base for _ in range(max(1, repeats // 2))]
-    batched = [_e2e(n, batch)[0] / n for _ in range(max(1, repeats // 2))]
-    b, s = statistics.median(batched), statistics.median(base)
-    return {"traces": n, "batch": batch, "batched_traces_per_s_per_core": round(1 / b, 1),
-            "one_sandbox_per_trace_traces_per_s_per_core": round(1 / s, 1), "batching_speedup_x": round(s / b, 1),
-            "batched_ms_per_trace": round(b * 1e3, 2), "unbatched_ms_per_trace": round(s * 1e3, 2)}
+    reps = max(1, repeats // 2)
+    base = [_e2e(n_base, 1) for _ in range(reps)]
+    batched = [_e2e(n, batch) for _ in range(reps)]
+    b_cpu, s_cpu = statistics.median(c / n for _, c in batched), statistics.median(c / n_base for _, c in base)
+    b_wall, s_wall = statistics.median(w / n for w, _ in batched), statistics.median(w / n_base for w, _ in base)
+    return {"traces": n, "batch": batch,
+            "batched_traces_per_s_per_core": round(1 / b_cpu, 1),
+            "one_sandbox_per_trace_traces_per_s_per_core": round(1 / s_cpu, 1),
+            "batching_speedup_x": round(s_cpu / b_cpu, 1),
+            "batched_cpu_ms_per_trace": round(b_cpu * 1e3, 2), "unbatched_cpu_ms_per_trace": round(s_cpu * 1e3, 2),
+            "batched_wall_ms_per_trace": round(b_wall * 1e3, 2), "unbatched_wall_ms_per_trace": round(s_wall * 1e3, 2),
+            "batched_traces_per_wall_s": round(1 / b_wall, 1)}
 
 
 def run(size: str) -> dict:
@@ -111,10 +137,14 @@ def run(size: str) -> dict:
         "cpu_count": os.cpu_count(),
         "python": sys.version.split()[0],
         "medians": {"tracing_overhead_x": over["median_overhead_x"],
+                    "tracing_overhead_wall_x": over["median_overhead_wall_x"],
+                    "cpu_us_per_event": over["median_cpu_us_per_event"],
                     "traces_per_s_per_core": thr["batched_traces_per_s_per_core"],
-                    "ms_per_trace": thr["batched_ms_per_trace"]},
+                    "cpu_ms_per_trace": thr["batched_cpu_ms_per_trace"],
+                    "wall_ms_per_trace": thr["batched_wall_ms_per_trace"]},
         "ratios": {"traced_vs_untraced_x": over["median_overhead_x"],
                    "batched_vs_one_sandbox_per_trace_x": thr["batching_speedup_x"]},
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "overhead": over,
         "throughput": thr,
     }

@@ -73,7 +73,7 @@ def _parse(stdout: str) -> tuple[dict[str, dict], str | None]:
 
 
 def trace_items(items: list[dict], settings: TraceSettings = TraceSettings(), *, traced: bool = True,
-                python: str | None = None) -> dict[str, dict]:
+                python: str | None = None, extra_settings: dict | None = None) -> dict[str, dict]:
     """Trace every item (`key`, `source`, `entry`, `args`, `kwargs`) in as few sandboxes as possible.
 
     Returns results by key. Raises InfraError only if the sandbox itself fails to start.
@@ -81,7 +81,8 @@ def trace_items(items: list[dict], settings: TraceSettings = TraceSettings(), *,
     results: dict[str, dict] = {}
     pending = list(items)
     while pending:
-        request = {"settings": settings.tracer_settings(), "traced": traced, "items": pending}
+        request = {"settings": settings.tracer_settings() | (extra_settings or {}), "traced": traced,
+                   "items": pending}
         # Each item is bounded inside (its limit, then a kill); this outer clock only catches a
         # tracer that is itself stuck, so it allows every item its full budget.
         per_item = settings.time_s + tracer.KILL_GRACE_S + 0.5
