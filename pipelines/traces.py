@@ -1,8 +1,8 @@
 """`tracemill traces`: Python programs -> sandboxed CWM-format traces -> trace-prediction and
 neural-debugger examples, with every (program, input) accounted for in the manifest.
 
---snippets: read -> check -> exact dedup -> trace (sandbox, batched) -> validate -> near dedup -> examples -> write
---repo:     run the tests under the tracer (sandbox) -> exact dedup -> validate -> near dedup -> examples -> write
+--snippets: read -> check -> unique ids -> exact dedup -> trace (sandbox, batched) -> validate -> near dedup -> examples -> write
+--repo:     run the tests under the tracer (sandbox) -> unique ids -> exact dedup -> validate -> near dedup -> examples -> write
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from functools import partial
 import apache_beam as beam
 
 from tracemill.beam.dedup import DedupExact, DedupNearDuplicates
-from tracemill.beam.stage import Stage
+from tracemill.beam.stage import KEPT, REJECTED, Stage
 from tracemill.trace.output import write_all
 from tracemill.trace.record import record_from_capture
 from tracemill.trace.settings import TracesConfig
@@ -20,6 +20,7 @@ from tracemill.trace.snippets import check_candidate
 from tracemill.trace.transforms import (
     MakeExamples,
     ReadSnippets,
+    RejectDuplicateIds,
     TraceCandidates,
     input_key,
     near_dedup_text,
@@ -35,18 +36,20 @@ def build(p: beam.Pipeline, cfg: TracesConfig, out_dir: str, *, snippets: tuple[
         units = (read.kept, read.dead) | "Units" >> beam.Flatten()
         checked = read.kept | "CheckCandidates" >> Stage("check_candidate", partial(check_candidate,
                                                                                    limits=cfg.candidates))
-        unique = checked.kept | "DedupExact" >> DedupExact("dedup_exact", key_fn=input_key)
+        ids = checked.kept | "UniqueIds" >> RejectDuplicateIds()
+        unique = ids[KEPT] | "DedupExact" >> DedupExact("dedup_exact", key_fn=input_key)
         traced = unique["kept"] | "Trace" >> TraceCandidates(cfg.trace, cfg.batch_size, cfg.infra_retries)
         traces = traced.kept
-        losses += [read.dead, checked.rejected, checked.dead, unique["rejected"], unique["dead"],
+        losses += [read.dead, checked.rejected, checked.dead, ids[REJECTED], unique["rejected"], unique["dead"],
                    traced.rejected, traced.dead]
     else:
         calls = p | "CapturedCalls" >> beam.Create(captured or [])
         units = calls
         traced = calls | "TraceRecords" >> Stage("trace", partial(record_from_capture, settings=cfg.trace))
-        unique = traced.kept | "DedupExact" >> DedupExact("dedup_exact", key_fn=input_key)
+        ids = traced.kept | "UniqueIds" >> RejectDuplicateIds()
+        unique = ids[KEPT] | "DedupExact" >> DedupExact("dedup_exact", key_fn=input_key)
         traces = unique["kept"]
-        losses += [traced.rejected, traced.dead, unique["rejected"], unique["dead"]]
+        losses += [traced.rejected, traced.dead, ids[REJECTED], unique["rejected"], unique["dead"]]
 
     valid = traces | "Validate" >> Stage("validate_trace", validate_trace)
     traces = valid.kept

@@ -184,3 +184,20 @@ def test_near_duplicate_programs_are_removed_but_other_inputs_are_kept():
             ngram=dedup.ngram, seed=dedup.seed)
         assert_that(out["kept"] | "Kept" >> _ids(), equal_to(["a#0", "c#0"]), label="kept")
         assert_that(out["rejected"] | "Dups" >> _dups(), equal_to([("b#0", "a#0")]), label="dups")
+
+
+def test_a_reused_snippet_id_is_filtered_not_traced_twice(tmp_path):
+    import apache_beam as beam
+
+    from tracemill.trace.transforms import RejectDuplicateIds
+
+    path = tmp_path / "s.jsonl"
+    path.write_text(json.dumps(SNIPPETS[0]) + "\n" + json.dumps({**SNIPPETS[6], "id": "add"}) + "\n")
+    with BeamPipeline(options=pipeline_options([])) as p:
+        read = p | ReadSnippets([str(path)])
+        checked = read.kept | Stage("check_candidate", partial(check_candidate, limits=CandidateLimits()))
+        ids = checked.kept | RejectDuplicateIds()
+        assert_that(ids["kept"] | "Kept" >> beam.Map(lambda c: (c["id"], c["entry"])),
+                    equal_to([("add#0", "add"), ("add#1", "add")]), label="kept")
+        assert_that(ids["rejected"] | "Rej" >> beam.Map(lambda r: (r["record_id"], r["reason"], r["line"])),
+                    equal_to([("add#0", "duplicate_id", 2)]), label="rejected")

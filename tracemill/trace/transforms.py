@@ -1,28 +1,26 @@
 """Beam composites of the traces flow; each is a thin shell over the plain functions beside it.
 
-ReadSnippets -> Stage(check_candidate) -> exact dedup -> TraceCandidates (sandbox, batched) ->
-Stage(validate) -> near-dup -> MakeExamples. Every composite routes each input to exactly one of
-`kept`, `rejected` or `dead` (see tracemill.beam.stage).
+ReadSnippets -> Stage(check_candidate) -> RejectDuplicateIds -> DedupExact -> TraceCandidates (sandbox, batched) ->
+Stage(validate) -> DedupNearDuplicates -> MakeExamples. Every composite routes each input to exactly
+one of `kept`, `rejected` or `dead` (see tracemill.beam.stage); the dedup composites are the
+project's own (tracemill.beam.dedup), keyed by `input_key` and `near_dedup_text` below.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 
 import apache_beam as beam
 from apache_beam import pvalue
 
 from tracemill.beam.stage import DEAD, KEPT, REJECTED, apply_stage
 from tracemill.errors import InfraError, RecordError
-from tracemill.records import ORIGIN, dead_letter_record
+from tracemill.records import ORIGIN, Rejection, dead_letter_record, origin, rejection_record
 from tracemill.trace import record as trace_records
 from tracemill.trace.examples import ExampleSettings, examples_for
 from tracemill.trace.runner import TraceSettings, trace_items
 from tracemill.trace.snippets import KIND, parse_snippet
 from tracemill.validate import validator
-
-log = logging.getLogger(__name__)
 
 
 class _ParseSnippet(beam.DoFn):
@@ -56,6 +54,30 @@ class ReadSnippets(beam.PTransform):
             | "Paths" >> beam.Create(self.paths)
             | "Lines" >> beam.FlatMap(numbered_lines)
             | "Parse" >> beam.ParDo(_ParseSnippet()).with_outputs(DEAD, main=KEPT)
+        )
+
+
+def _keep_first_of_id(keyed):
+    """Candidates sharing an id (two snippet lines reusing one): the first in input order is kept."""
+    cid, cands = keyed
+    ordered = sorted(cands, key=lambda c: (str(origin(c).get("source")), origin(c).get("line") or 0,
+                                           c.get("input_hash", "")))
+    keeper = origin(ordered[0])
+    yield ordered[0]
+    for dup in ordered[1:]:
+        rej = Rejection("duplicate_id", detail=f"id {cid} already used at {keeper.get('source')}:{keeper.get('line')}")
+        yield pvalue.TaggedOutput(REJECTED, rejection_record(dup, "unique_ids", rej))
+
+
+class RejectDuplicateIds(beam.PTransform):
+    """Ids name outputs and join examples to traces, so they must be unique; reuse is filtered."""
+
+    def expand(self, candidates):
+        return (
+            candidates
+            | "ById" >> beam.Map(lambda c: (c["id"], c))
+            | "Group" >> beam.GroupByKey()
+            | "KeepFirst" >> beam.FlatMap(_keep_first_of_id).with_outputs(REJECTED, main=KEPT)
         )
 
 
