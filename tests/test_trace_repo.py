@@ -114,8 +114,11 @@ def test_captured_calls_become_valid_trace_records(tmp_path):
 
 @pytest.mark.slow
 def test_cli_repo_mode_on_the_bundled_sample(tmp_path):
-    out = tmp_path / "out"
-    assert main(["traces", "--repo", "@sample", "--out", str(out), "--quiet"]) == 0
+    out, again = tmp_path / "out", tmp_path / "again"
+    for d in (out, again):
+        assert main(["traces", "--repo", "@sample", "--out", str(d), "--quiet"]) == 0
+    for name in ("traces.jsonl", "sft.jsonl", "rejections.jsonl", "manifest.json"):
+        assert (out / name).read_bytes() == (again / name).read_bytes(), name
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["reconciled"] is True
     traces = [json.loads(line) for line in (out / "traces.jsonl").read_text().splitlines()]

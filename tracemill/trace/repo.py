@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -102,7 +103,10 @@ def capture_calls(repo: str, settings: TraceSettings | None = None, repo_setting
                 break  # the last line of a run killed mid-write
         summary = {"status": res.status.value, "returncode": res.returncode, "traces": len(results),
                    "tree_sha256": tree_digest(path),
-                   "pytest_tail": res.stdout.strip().splitlines()[-1:] if res.stdout.strip() else []}
+                   # pytest's last line without its timing ("22 passed in 0.11s" -> "22 passed"), so
+                   # the manifest stays byte-identical between runs.
+                   "pytest_summary": re.sub(r"\s+in [0-9.]+s.*$", "", res.stdout.strip().splitlines()[-1])
+                   .strip("= ") if res.stdout.strip() else ""}
         sources = {r["path"]: (path / r["path"]).read_text(encoding="utf-8", errors="replace")
                    for r in results if (path / r["path"]).is_file()}
     for r in results:
