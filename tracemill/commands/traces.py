@@ -20,8 +20,8 @@ def register(sub) -> None:
         "traces", help="Python programs -> sandboxed CWM-format execution traces and SFT examples",
         description="Trace Python entry functions line by line in a bubblewrap sandbox (step, time and memory "
                     "limits per trace), render each trace in CWM's format, deduplicate, and build "
-                    "trace-prediction and neural-debugger QA examples. Writes DIR/traces.jsonl, DIR/sft.jsonl, "
-                    "DIR/rejections.jsonl and DIR/manifest.json.")
+                    "trace-prediction and neural-debugger QA examples. Writes DIR/traces.jsonl, DIR/sft.jsonl "
+                    "(each also as .parquet), DIR/rejections.jsonl and DIR/manifest.json.")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--snippets", metavar="FILE", action="append", default=[],
                      help="JSONL of {id, source, entry, inputs: [{args, kwargs}]} (repeatable; default: the "
@@ -33,7 +33,7 @@ def register(sub) -> None:
     p.add_argument("--max-steps", type=int, default=None, help="recorded events per trace (default 2000)")
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="wall-clock limit per trace (default 2.0)")
-    p.add_argument("--memory-mb", type=int, default=None, help="memory limit of a tracing sandbox (default 512)")
+    p.add_argument("--memory-mb", type=int, default=None, help="address-space limit of each trace's process (default 512)")
     p.add_argument("--batch-size", type=int, default=None, help="traces per sandbox process (default 64)")
     p.add_argument("--per-function", type=int, default=None,
                    help="--repo: traces per project function (default 3)")
@@ -73,6 +73,8 @@ def run(args, beam_args: list[str]) -> int:
     from tracemill.trace.output import read_manifest, summary
 
     cfg = config_from_args(args)
+    if args.repo:
+        repo_source.resolve_repo(args.repo)  # fail on a bad path before touching the output folder
     out = args.out.rstrip("/")
     prepare_out_dir(out, OWNED)
     if not args.quiet:
