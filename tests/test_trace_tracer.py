@@ -243,3 +243,13 @@ def test_an_item_cannot_change_the_next_one():
                        {"key": "use", "source": user, "entry": "f", "args": [[1, 2]], "kwargs": {}}], SETTINGS)
     assert res["patch"]["return_value"] == "42"
     assert res["use"]["return_value"] == "(2, 3.141592653589793)"
+
+
+def test_recursion_near_the_limit_behaves_as_untraced():
+    if not bwrap_available():
+        pytest.skip("bubblewrap not installed")
+    src = "def fact(n):\n    if n <= 1:\n        return 1\n    return n * fact(n - 1) % 1000003\n"
+    items = [{"key": "deep", "source": src, "entry": "fact", "args": [990], "kwargs": {}}]
+    settings = TraceSettings(max_steps=20_000)
+    traced, plain = trace_items(items, settings)["deep"], trace_items(items, settings, traced=False)["deep"]
+    assert (traced["status"], traced["return_value"]) == ("complete", plain["return_value"]) == ("complete", "110558")

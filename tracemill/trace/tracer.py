@@ -46,6 +46,7 @@ DEFAULT_SETTINGS = {
     "max_items": reprs.MAX_ITEMS,
     "max_stdout": 4000,
 }
+RECURSION_HEADROOM = 50  # frames the tracer may add above the program's deepest frame
 KILL_GRACE_S = 1.0  # after its own limit, how long an item may take to report before it is killed
 
 
@@ -175,6 +176,10 @@ def trace_call(fn, args: list, kwargs: dict, recorder: Recorder) -> dict:
     outcome: dict = {"return_value": None, "exception": None}
     start, cpu = time.perf_counter(), time.process_time()
     trace_fn = recorder.global_trace  # one bound-method object, so `is` below can recognise it
+    # The trace function and the repr run on top of the deepest traced frame; without headroom a
+    # program that fits the recursion limit untraced would fail only because it is traced.
+    base_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(base_limit + RECURSION_HEADROOM)
     sys.settrace(trace_fn)
     try:
         try:
@@ -184,6 +189,7 @@ def trace_call(fn, args: list, kwargs: dict, recorder: Recorder) -> dict:
             # __repr__, which is not part of the traced call.
             hijacked = sys.gettrace() is not trace_fn
             sys.settrace(None)
+            sys.setrecursionlimit(base_limit)
             # For benchmarks; never in a record. CPU time too: on a shared machine it is the honest cost.
             outcome["call_s"], outcome["call_cpu_s"] = time.perf_counter() - start, time.process_time() - cpu
             if hijacked and not recorder.truncated:
