@@ -12,12 +12,14 @@ from functools import partial
 import apache_beam as beam
 
 from tracemill.beam.dedup import DedupExact, DedupNearDuplicates
-from tracemill.beam.stage import KEPT, REJECTED, Stage
+from tracemill.beam.stage import DEAD, KEPT, REJECTED, Stage
 from tracemill.trace.output import write_all
 from tracemill.trace.record import record_from_capture
 from tracemill.trace.settings import TracesConfig
 from tracemill.trace.snippets import check_candidate
 from tracemill.trace.transforms import (
+    SUMMARY,
+    CaptureRepoCalls,
     MakeExamples,
     ReadSnippets,
     RejectDuplicateIds,
@@ -29,8 +31,9 @@ from tracemill.trace.transforms import (
 
 
 def build(p: beam.Pipeline, cfg: TracesConfig, out_dir: str, *, snippets: tuple[str, ...] = (),
-          captured: list[dict] | None = None, manifest_base: dict) -> None:
+          repos: tuple[str, ...] = (), manifest_base: dict) -> None:
     losses = []
+    summaries = p | "NoRepoRuns" >> beam.Create([])
     if snippets:
         read = p | "ReadSnippets" >> ReadSnippets(list(snippets))
         units = (read.kept, read.dead) | "Units" >> beam.Flatten()
@@ -43,8 +46,10 @@ def build(p: beam.Pipeline, cfg: TracesConfig, out_dir: str, *, snippets: tuple[
         losses += [read.dead, checked.rejected, checked.dead, ids[REJECTED], unique["rejected"], unique["dead"],
                    traced.rejected, traced.dead]
     else:
-        calls = p | "CapturedCalls" >> beam.Create(captured or [])
-        units = calls
+        captured = p | "CaptureRepoCalls" >> CaptureRepoCalls(list(repos), cfg.trace, cfg.repo, cfg.infra_retries)
+        calls, summaries = captured[KEPT], captured[SUMMARY]
+        units = (calls, captured[DEAD]) | "Units" >> beam.Flatten()
+        losses.append(captured[DEAD])
         traced = calls | "TraceRecords" >> Stage("trace", partial(record_from_capture, settings=cfg.trace))
         ids = traced.kept | "UniqueIds" >> RejectDuplicateIds()
         unique = ids[KEPT] | "DedupExact" >> DedupExact("dedup_exact", key_fn=input_key)
@@ -69,4 +74,5 @@ def build(p: beam.Pipeline, cfg: TracesConfig, out_dir: str, *, snippets: tuple[
                                input_units=beam.pvalue.AsSingleton(n_units),
                                traces=beam.pvalue.AsList(traces),
                                examples=beam.pvalue.AsList(examples),
-                               rejections=beam.pvalue.AsList(rejections)))
+                               rejections=beam.pvalue.AsList(rejections),
+                               repo_runs=beam.pvalue.AsList(summaries)))

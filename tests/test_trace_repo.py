@@ -126,4 +126,26 @@ def test_cli_repo_mode_on_the_bundled_sample(tmp_path):
     assert {"to_roman", "from_roman", "parse_duration", "slugify"} <= entries
     raised = [t for t in traces if t["status"] == "error"]
     assert raised and all(t["exception"]["type"] == "ValueError" for t in raised)
-    assert manifest["metrics"]["repo_run"]["status"] in ("ok", "failed")
+    (run,) = manifest["metrics"]["repo_runs"]
+    assert (run["repo"], run["status"], run["pytest_summary"]) == ("@sample", "ok", "22 passed")
+    assert manifest["inputs"][0]["records"] == run["traces"] == manifest["counts"]["total"]["input"]
+
+
+def test_a_repo_whose_sandbox_cannot_start_is_dead_lettered(tmp_path, monkeypatch):
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from tracemill.runner import pipeline_options
+    from tracemill.sandbox import ExecStatus, SandboxResult
+    from tracemill.trace import repo as repo_module
+    from tracemill.trace.transforms import CaptureRepoCalls
+
+    monkeypatch.setattr(repo_module, "run_sandboxed", lambda *a, **k: SandboxResult(
+        ExecStatus.INFRA_ERROR, None, "", "", 0.0, "bwrap: setting up uid map: Permission denied"))
+    repo = make_repo(tmp_path / "demo")
+    with BeamPipeline(options=pipeline_options(["--direct_running_mode=in_memory"])) as p:
+        out = p | CaptureRepoCalls([str(repo)], TraceSettings(), RepoSettings(), infra_retries=1)
+        assert_that(out["kept"], equal_to([]), label="kept")
+        assert_that(out["dead"] | beam.Map(lambda r: (r["record_id"], r["stage"], r["reason"])),
+                    equal_to([(str(repo), "capture_repo", "sandbox_infra_error")]), label="dead")

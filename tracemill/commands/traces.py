@@ -26,9 +26,9 @@ def register(sub) -> None:
     src.add_argument("--snippets", metavar="FILE", action="append", default=[],
                      help="JSONL of {id, source, entry, inputs: [{args, kwargs}]} (repeatable; default: the "
                           f"bundled {SAMPLE_SNIPPETS})")
-    src.add_argument("--repo", metavar="PATH",
+    src.add_argument("--repo", metavar="PATH", action="append", default=[],
                      help="trace the calls a repository's pytest suite makes into its own functions "
-                          "('@sample' = the bundled textkit project)")
+                          "('@sample' = the bundled textkit project; repeatable)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--max-steps", type=int, default=None, help="recorded events per trace (default 2000)")
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
@@ -73,8 +73,7 @@ def run(args, beam_args: list[str]) -> int:
     from tracemill.trace.output import read_manifest, summary
 
     cfg = config_from_args(args)
-    if args.repo:
-        repo_source.resolve_repo(args.repo)  # fail on a bad path before touching the output folder
+    repo_paths = {repo: repo_source.resolve_repo(repo)[1] for repo in args.repo}  # fail before touching --out
     out = args.out.rstrip("/")
     prepare_out_dir(out, OWNED)
     if not args.quiet:
@@ -82,16 +81,12 @@ def run(args, beam_args: list[str]) -> int:
         print(f"tracemill traces -> {out}", file=sys.stderr)
     started = time.time()
     config = to_dict(cfg)
-    captured, snippets, metrics = None, (), {}
-    if args.repo:
-        name, results, run_summary = repo_source.capture_calls(args.repo, cfg.trace, cfg.repo)
-        captured = []
-        for raw in results:
-            candidate, result = repo_source.candidate_and_result(name, raw)
-            captured.append({**candidate, "_result": result})
-        inputs = [{"path": args.repo, "kind": "repo", "sha256": run_summary["tree_sha256"], "records": len(captured)}]
-        metrics["repo_run"] = run_summary
-        config["source"] = {"repo": args.repo}
+    snippets, repos = (), tuple(args.repo)
+    if repos:
+        # `records` (the calls captured) is filled in by the pipeline once the tests have run.
+        inputs = [{"path": repo, "kind": "repo", "sha256": repo_source.tree_digest(path), "records": 0}
+                  for repo, path in sorted(repo_paths.items())]
+        config["source"] = {"repos": sorted(repos)}
     else:
         snippets = tuple(args.snippets or [SAMPLE_SNIPPETS])
         for path in snippets:
@@ -101,8 +96,8 @@ def run(args, beam_args: list[str]) -> int:
                 raise ConfigError(f"--snippets {path}: {exc.strerror}") from exc
         inputs = describe_inputs({"snippets": snippets})
         config["source"] = {"snippets": list(snippets)}
-    base = {"config": config, "inputs": inputs, "seed": cfg.examples.seed, "metrics": metrics}
-    seconds = run_pipeline(lambda p: pipeline.build(p, cfg, out, snippets=snippets, captured=captured,
+    base = {"config": config, "inputs": inputs, "seed": cfg.examples.seed, "metrics": {}}
+    seconds = run_pipeline(lambda p: pipeline.build(p, cfg, out, snippets=snippets, repos=repos,
                                                     manifest_base=base), pipeline_options(beam_args))
     manifest = read_manifest(out)
     write_run_info(out, {"started_at": started, "pipeline_seconds": round(seconds, 3),

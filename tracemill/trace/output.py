@@ -112,11 +112,21 @@ def write_outputs(out_dir: str, *, config: dict, inputs: list[dict], input_units
 
 
 def write_all(out_dir: str, *, manifest_base: dict, input_units: int, traces: list[dict], examples: list[dict],
-              rejections: list[dict]) -> dict:
+              rejections: list[dict], repo_runs: list[dict] = ()) -> dict:
     """Beam-side entry point (one call, all records as side inputs): the four files."""
-    return write_outputs(out_dir, config=manifest_base["config"], inputs=manifest_base["inputs"],
+    runs = {r["repo"]: r for r in repo_runs}
+    inputs = []
+    for entry in manifest_base["inputs"]:
+        if entry.get("kind") == "repo":  # a repository's records are the calls its tests made
+            run = runs.get(entry["path"], {})
+            entry = {**entry, "records": run.get("traces", 0)}
+        inputs.append(entry)
+    metrics = dict(manifest_base.get("metrics") or {})
+    if runs:
+        metrics["repo_runs"] = [{k: v for k, v in r.items()} for _, r in sorted(runs.items())]
+    return write_outputs(out_dir, config=manifest_base["config"], inputs=inputs,
                          input_units=input_units, traces=traces, examples=examples, rejections=rejections,
-                         seed=manifest_base.get("seed", 0), extra_metrics=manifest_base.get("metrics") or {})
+                         seed=manifest_base.get("seed", 0), extra_metrics=metrics)
 
 
 def read_manifest(out_dir: str) -> dict:

@@ -102,7 +102,6 @@ def capture_calls(repo: str, settings: TraceSettings | None = None, repo_setting
             except json.JSONDecodeError:
                 break  # the last line of a run killed mid-write
         summary = {"status": res.status.value, "returncode": res.returncode, "traces": len(results),
-                   "tree_sha256": tree_digest(path),
                    # pytest's last line without its timing ("22 passed in 0.11s" -> "22 passed"), so
                    # the manifest stays byte-identical between runs.
                    "pytest_summary": re.sub(r"\s+in [0-9.]+s.*$", "", res.stdout.strip().splitlines()[-1])

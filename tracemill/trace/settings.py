@@ -24,8 +24,9 @@ class TracesConfig:
     repo: RepoSettings = field(default_factory=RepoSettings)
     batch_size: int = 64  # (snippet, input) items per sandbox process
     infra_retries: int = 1
-    # The project's dedup settings; a higher threshold than for rollouts, because traces of one
-    # program on different inputs share its whole source (see transforms.near_dedup_text).
+    # The project's dedup settings, on the traces' CWM frames (transforms.near_dedup_text), with a
+    # higher threshold than for rollouts: one loop run 20 or 21 times is 0.93 similar, and both
+    # are worth keeping.
     dedup: DedupConfig = field(default_factory=lambda: DedupConfig(threshold=0.95))
     max_dead_letter_ratio: float = 0.5
 

@@ -17,10 +17,13 @@ from tracemill.beam.stage import DEAD, KEPT, REJECTED, apply_stage
 from tracemill.errors import InfraError, RecordError
 from tracemill.records import ORIGIN, Rejection, dead_letter_record, origin, rejection_record
 from tracemill.trace import record as trace_records
+from tracemill.trace.cwm import render_frames
 from tracemill.trace.examples import ExampleSettings, examples_for
 from tracemill.trace.runner import TraceSettings, trace_items
 from tracemill.trace.snippets import KIND, parse_snippet
 from tracemill.validate import validator
+
+SUMMARY = "summary"
 
 
 class _ParseSnippet(beam.DoFn):
@@ -54,6 +57,49 @@ class ReadSnippets(beam.PTransform):
             | "Paths" >> beam.Create(self.paths)
             | "Lines" >> beam.FlatMap(numbered_lines)
             | "Parse" >> beam.ParDo(_ParseSnippet()).with_outputs(DEAD, main=KEPT)
+        )
+
+
+class _CaptureRepo(beam.DoFn):
+    """One repository's test run under the tracer -> its captured calls (each with `_result`)."""
+
+    def __init__(self, settings: TraceSettings, repo_settings, infra_retries: int):
+        self.settings, self.repo_settings, self.infra_retries = settings, repo_settings, infra_retries
+
+    def process(self, repo: str):
+        from tracemill.trace import repo as repo_source
+
+        for attempt in range(self.infra_retries + 1):
+            try:
+                name, results, summary = repo_source.capture_calls(repo, self.settings, self.repo_settings)
+                break
+            except InfraError as exc:
+                if attempt == self.infra_retries:
+                    stub = {"id": repo, ORIGIN: {"kind": "repo", "source": repo, "line": None}}
+                    yield pvalue.TaggedOutput(DEAD, dead_letter_record(stub, "capture_repo", exc))
+                    return
+        yield pvalue.TaggedOutput(SUMMARY, {"repo": repo, **summary})
+        for raw in results:
+            candidate, result = repo_source.candidate_and_result(name, raw)
+            yield {**candidate, "_result": result}
+
+
+class CaptureRepoCalls(beam.PTransform):
+    """Repositories -> captured project calls (`kept`), per-repo run summaries (`summary`), and a
+    dead letter for a repository whose sandbox could not run (`dead`)."""
+
+    def __init__(self, repos: list[str], settings: TraceSettings, repo_settings, infra_retries: int = 1):
+        super().__init__()
+        self.repos, self.settings, self.repo_settings = sorted(repos), settings, repo_settings
+        self.infra_retries = infra_retries
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Repos" >> beam.Create(self.repos)
+            | "Spread" >> beam.Reshuffle()
+            | "Capture" >> beam.ParDo(_CaptureRepo(self.settings, self.repo_settings, self.infra_retries))
+            .with_outputs(DEAD, SUMMARY, main=KEPT)
         )
 
 
@@ -123,13 +169,13 @@ class TraceCandidates(beam.PTransform):
 
 
 def near_dedup_text(trace: dict) -> str:
-    """What makes two traces near-duplicates: the program and what it did (its CWM text), not its id.
+    """What makes two traces near-duplicates: what the program did, i.e. its CWM frames.
 
-    Traces of one program on different inputs share the whole source context, so they score high
-    (0.8-0.94 on the bundled sample); the traces threshold defaults to 0.95 to remove near-copies
-    of a program, not its other inputs.
+    The source context is left out: a whole file shared by every call into it made, on the sample
+    repository, to_roman(1) and to_roman(4) 0.95 similar; their frames are 0.93. The frames carry
+    every executed line, so near-copies of a program still match each other.
     """
-    return trace["cwm_text"]
+    return render_frames(trace["events"]) if trace["events"] else trace["cwm_text"]
 
 
 def input_key(candidate: dict) -> str:
