@@ -1,8 +1,9 @@
 """The `execution_trace` record: a tracer result joined with its candidate, plus the CWM text.
 
 Sits after sandboxed tracing and before validation. A result that is not a trace of the program
-(the snippet did not load, or the call never started because the arguments did not fit) becomes
-a Rejection with a reason code, not a record.
+becomes a Rejection with a reason code, not a record: the snippet did not load
+(`snippet_load_failed`), the call never started because the arguments did not fit
+(`entry_call_failed`), or the entry ran none of the traced source (`entry_not_traced`).
 """
 
 from __future__ import annotations
