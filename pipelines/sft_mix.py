@@ -19,6 +19,7 @@ from tracemill.records import stable_hash
 from tracemill.sinks import WriteShards
 from tracemill.tokens import render_trajectory
 from tracemill.validate import validator
+from filters.trajectory import TrajectoryLimits, apply_filters
 
 # output name -> (schema, sort key)
 OUTPUTS = {
@@ -40,6 +41,15 @@ def trajectory_content_key(traj: dict) -> str:
     return stable_hash(traj["instance_id"], traj["messages"], traj.get("patch"))
 
 
+def trajectory_filter(cfg: Config):
+    f = cfg.filters
+    limits = TrajectoryLimits(max_turns=f.max_turns, max_tokens=f.max_tokens, require_patch=f.require_patch,
+                              allow_test_file_edits=f.allow_test_file_edits,
+                              max_repeated_actions=f.max_repeated_actions, max_tool_error_rate=f.max_tool_error_rate,
+                              secrets=f.secrets, max_policy_staleness=f.max_policy_staleness)
+    return lambda traj: apply_filters(traj, limits)
+
+
 def read_validated(p, paths, kind: str, schema: str):
     lines = p | f"Read[{kind}]" >> ReadJsonLines(paths, kind)
     parsed = lines | f"Parse[{kind}]" >> Stage(f"parse_{kind}", parse_line)
@@ -55,6 +65,9 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
     task_index = beam.pvalue.AsDict(tasks.kept | "IndexTasks" >> beam.Map(lambda t: (t["instance_id"], t)))
 
     losses = [*task_losses, *rollout_losses, tasks.rejected]
+    filtered = rollouts | "FilterRollouts" >> Stage("filter", trajectory_filter(cfg))
+    rollouts = filtered.kept
+    losses += [filtered.rejected, filtered.dead]
     if cfg.dedup.exact:
         exact = rollouts | "DedupExact" >> DedupExact("dedup_exact", key_fn=trajectory_content_key)
         rollouts = exact["kept"]
@@ -72,8 +85,11 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
 
     trajectories = bundles | "Trajectories" >> beam.Map(lambda b: b["trajectory"])
     test_runs = bundles | "TestRuns" >> beam.FlatMap(lambda b: [b["test_run"]] if b["test_run"] else [])
-    sft = (bundles | "SftCandidates" >> beam.FlatMap(lambda b: [b["sft"]] if b["sft"] else [])
-           | "MixSft" >> MixSplit("sft", cfg.mix.sft, cfg.mix.seed))
+    ready_sft, ready_losses = read_validated(p, cfg.inputs.sft_examples, "sft_example", "sft_example")
+    losses += ready_losses
+    sft_candidates = ((bundles | "SftCandidates" >> beam.FlatMap(lambda b: [b["sft"]] if b["sft"] else []),
+                       ready_sft) | "AllSftCandidates" >> beam.Flatten())
+    sft = sft_candidates | "MixSft" >> MixSplit("sft", cfg.mix.sft, cfg.mix.seed)
     rl = (bundles | "RlCandidates" >> beam.Map(lambda b: b["rl"])
           | "MixRl" >> MixSplit("rl", cfg.mix.rl, cfg.mix.seed))
     kept_examples = (sft.kept, rl.kept) | "KeptExamples" >> beam.Flatten()
@@ -82,11 +98,15 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
     input_rejections = losses | "InputRejections" >> beam.Flatten()
     rejections = ((input_rejections, settled.rejected, sft.rejected, rl.rejected)
                   | "AllRejections" >> beam.Flatten())
+    # The ledger holds input records only: example drops of derived examples stay in rejections.
+    ready_dropped = sft.rejected | "ReadyDropped" >> beam.Filter(is_input_level)
+    ready_kept = sft.kept | "ReadyKept" >> beam.Filter(lambda e: "_origin" in e)
     dispositions = ((input_rejections | "Ledger[rejected]" >> beam.Map(from_rejection),
                      tasks.kept | "Ledger[tasks]" >> beam.Map(emitted),
+                     ready_dropped | "Ledger[ready_dropped]" >> beam.Map(from_rejection),
+                     ready_kept | "Ledger[ready_kept]" >> beam.Map(emitted),
                      settled.rows)
                     | "Ledger" >> beam.Flatten())
-    _ = is_input_level  # the ledger only ever holds input records; example drops stay in rejections
 
     # One record per run_id (cache hits share it); wall time and retries go to `timings`, which varies
     # between identical runs, so that `test_runs` stays byte-identical.

@@ -37,7 +37,8 @@ def run(args, beam_args: list[str]) -> int:
         enable_progress()
         print(f"tracemill sft-mix -> {out}", file=sys.stderr)
     started = time.time()
-    inputs = describe_inputs({"task": cfg.inputs.tasks, "trajectory": cfg.inputs.rollouts})
+    inputs = describe_inputs({"task": cfg.inputs.tasks, "trajectory": cfg.inputs.rollouts,
+                              "sft_example": cfg.inputs.sft_examples})
     seconds = run_pipeline(lambda p: sft_mix.build(p, cfg, out), pipeline_options(beam_args))
     deterministic = [n for n in sft_mix.OUTPUTS if n not in sft_mix.MEASUREMENTS]
     manifest = build_manifest("sft-mix", cfg, out, inputs, deterministic)
