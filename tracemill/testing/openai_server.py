@@ -78,7 +78,7 @@ def _call(name: str, args: dict | str, call_id: str) -> dict:
 class ScriptedPolicyTestDouble:
     """A scripted stand-in for a policy model (test double): replays behaviours keyed by task and sample."""
 
-    def __init__(self, tasks: Iterable[dict], plan: Plan | dict[str, str | list[str]] = default_plan, *,
+    def __init__(self, tasks: Iterable[dict], plan: Plan | str | dict[str, str | list[str]] = default_plan, *,
                  served_model: str = "scripted-policy", version: str = "v1", timeout_sleep_s: float = 5.0,
                  flaky_failures: int = 2, on_request: Callable[[str, int], None] | None = None):
         self.tasks = {t["instance_id"]: t for t in tasks}
@@ -105,6 +105,8 @@ class ScriptedPolicyTestDouble:
             self._version = version
 
     def behaviour(self, instance_id: str, sample_index: int) -> str:
+        if isinstance(self.plan, str):
+            return self.plan
         if callable(self.plan):
             return self.plan(instance_id, sample_index)
         chosen = self.plan.get(instance_id, "solve")
@@ -170,7 +172,7 @@ class ScriptedPolicyTestDouble:
             behaviour, step = "solve", step - 1
         if behaviour in ("solve", "flaky"):
             script = [("bash", {"command": look}), *[("edit", e) for e in edits],
-                      ("bash", {"command": f"python -m pytest -q {test_file}"}), ("submit", {})]
+                      ("bash", {"command": f"python -m pytest -q -p no:terminal {test_file} && echo tests pass"}), ("submit", {})]
         elif behaviour == "fail":
             script = [("bash", {"command": look}), ("edit", useless_edit(task["patch"])), ("submit", {})]
         elif behaviour == "give_up":
@@ -233,7 +235,10 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             self._send(400, _error("request body is not JSON", "invalid_request_error"))
             return
-        status, headers, payload = self.policy.respond(body, {k.lower(): v for k, v in self.headers.items()})
+        try:
+            status, headers, payload = self.policy.respond(body, {k.lower(): v for k, v in self.headers.items()})
+        except Exception as exc:  # a broken script must show up as a server error, not a hang
+            status, headers, payload = 500, {}, _error(f"{type(exc).__name__}: {exc}", "server_error")
         self._send(status, payload, headers)
 
 
