@@ -172,7 +172,7 @@ class ScriptedPolicyTestDouble:
             behaviour, step = "solve", step - 1
         if behaviour in ("solve", "flaky"):
             script = [("bash", {"command": look}), *[("edit", e) for e in edits],
-                      ("bash", {"command": f"python -m pytest -q -p no:terminal {test_file} && echo tests pass"}), ("submit", {})]
+                      ("bash", {"command": f"python -m pytest -p no:terminal {test_file} && echo tests pass"}), ("submit", {})]
         elif behaviour == "fail":
             script = [("bash", {"command": look}), ("edit", useless_edit(task["patch"])), ("submit", {})]
         elif behaviour == "give_up":
@@ -250,7 +250,8 @@ class OpenAITestServer:
         handler = type("Handler", (_Handler,), {"policy": policy})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="openai-test-server", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="openai-test-server", daemon=True)
 
     @property
     def base_url(self) -> str:
