@@ -90,9 +90,10 @@ class GenerateSettings:
 
 
 def settings_dict(settings: GenerateSettings, client: ClientSettings) -> dict:
-    """The resolved configuration for the manifest; the API key never leaves the process."""
+    """The resolved configuration for the manifest; the API key never leaves the process and the endpoint
+    (where the same model happened to be served) goes to run_info.json, so the config hash names the work."""
     cfg = dataclasses.asdict(settings)
-    cfg["client"] = {k: v for k, v in dataclasses.asdict(client).items() if k != "api_key"}
+    cfg["client"] = {k: v for k, v in dataclasses.asdict(client).items() if k not in ("api_key", "base_url")}
     return json.loads(json.dumps(cfg, sort_keys=True))
 
 
@@ -421,6 +422,7 @@ class Generator:
             "sandbox_seconds": round(st.sandbox_seconds, 3),
             "model_seconds": round(st.model_seconds, 3),
             "grading_seconds": round(st.grading_seconds, 3),
+            "endpoint": self.client.settings.base_url,
             "client": dataclasses.asdict(self.client.stats),
         }
         write_atomic(self.out / RUN_INFO, json.dumps(run_info, indent=2, sort_keys=True) + "\n")
