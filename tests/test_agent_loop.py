@@ -9,7 +9,15 @@ import pytest
 
 from tracemill.agent import loop
 from tracemill.agent.client import ClientSettings, PolicyClient
-from tracemill.agent.loop import AgentLimits, FormatError, Sampling, Workspace, parse_call, run_episode, truncate
+from tracemill.agent.loop import (
+    AgentLimits,
+    FormatError,
+    Sampling,
+    Workspace,
+    parse_call,
+    run_episode,
+    truncate,
+)
 from tracemill.errors import InfraError
 from tracemill.sandbox import ExecStatus, SandboxResult
 from tracemill.testing.openai_server import VERSION_HEADER, OpenAITestServer, ScriptedPolicyTestDouble

@@ -187,16 +187,15 @@ def test_a_run_of_another_model_is_not_mixed_in(tmp_path, sample_tasks):
     out.mkdir()
     (out / "trajectories.jsonl").write_text(json.dumps({"instance_id": "textkit-1", "sample_index": 0,
                                                         "model": "other-model"}) + "\n")
-    with OpenAITestServer(ScriptedPolicyTestDouble(sample_tasks.values(), "solve")) as server:
-        with pytest.raises(ConfigError, match="other-model"):
-            generate(settings(instance_ids=("textkit-1",)), client_for(server), out)
+    with OpenAITestServer(ScriptedPolicyTestDouble(sample_tasks.values(), "solve")) as server, \
+            pytest.raises(ConfigError, match="other-model"):
+        generate(settings(instance_ids=("textkit-1",)), client_for(server), out)
 
 
 def test_an_unknown_repository_fails_before_any_request(tmp_path, sample_tasks):
     policy = ScriptedPolicyTestDouble(sample_tasks.values(), "solve")
-    with OpenAITestServer(policy) as server:
-        with pytest.raises(ConfigError, match="--repo tracemill/textkit=PATH"):
-            generate(settings(repos={}), client_for(server), tmp_path / "gen")
+    with OpenAITestServer(policy) as server, pytest.raises(ConfigError, match="--repo tracemill/textkit=PATH"):
+        generate(settings(repos={}), client_for(server), tmp_path / "gen")
     assert policy.requests == []
 
 

@@ -9,8 +9,16 @@ import socket
 import openai
 import pytest
 
-from tracemill.agent.client import (ROLLOUT_HEADER, ClientSettings, PolicyClient, PolicyRequestRejected,
-                                    PolicyTimeout, PolicyUnavailable, backoff_delay, is_retryable)
+from tracemill.agent.client import (
+    ROLLOUT_HEADER,
+    ClientSettings,
+    PolicyClient,
+    PolicyRequestRejected,
+    PolicyTimeout,
+    PolicyUnavailable,
+    backoff_delay,
+    is_retryable,
+)
 from tracemill.agent.tools import TOOLS
 from tracemill.errors import ConfigError, InfraError
 from tracemill.testing.openai_server import VERSION_HEADER, OpenAITestServer, ScriptedPolicyTestDouble
@@ -132,7 +140,7 @@ def test_a_request_timeout_is_not_retried(serve):
 
 
 def test_other_4xx_is_rejected_without_retry(serve):
-    server, policy = serve("solve")
+    server, _ = serve("solve")
     client = _client(server)
     with pytest.raises(PolicyRequestRejected):
         _run(_complete(client, rollout="no-such-task/0"))  # the double answers 400

@@ -39,9 +39,16 @@ from tracemill.beam.rollouts import resolve_repo
 from tracemill.errors import ConfigError, InfraError, RecordError
 from tracemill.manifest import pass_at_k_by_task, sha256_of
 from tracemill.readers import iter_lines, resolve_input
-from tracemill.records import ORIGIN, Rejection, dead_letter_record, rejection_record, stable_hash, strip_origin
+from tracemill.records import (
+    ORIGIN,
+    Rejection,
+    dead_letter_record,
+    rejection_record,
+    stable_hash,
+    strip_origin,
+)
 from tracemill.sample import SAMPLE_REF
-from tracemill.sampling import reason_without_test_run, REASON_BY_OUTCOME
+from tracemill.sampling import REASON_BY_OUTCOME, reason_without_test_run
 from tracemill.sandbox import SandboxLimits
 from tracemill.validate import validator
 from tracemill.verify.grading import GradeSettings, grade
@@ -200,12 +207,15 @@ class TrajectoryStore:
 
     async def append(self, record: dict) -> None:
         line = (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-        async with self._lock:
-            with open(self.path, "ab") as fh:
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
+        async with self._lock:  # one writer at a time keeps lines whole
+            await asyncio.to_thread(self._write, line)
             self.done[(record["instance_id"], record["sample_index"])] = record
+
+    def _write(self, line: bytes) -> None:
+        with open(self.path, "ab") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def compact(self) -> None:
         """Rewrite sorted by (instance_id, sample_index), atomically."""

@@ -114,16 +114,16 @@ def summary(manifest: dict, run_info: dict) -> str:
     r = manifest["counts"]["rollouts"]
     t = manifest["counts"]["total"]
     lines = ["", "  tracemill rollouts generate",
-             f"  task lines      {t['input']:>8}   sampled {t['emitted']}, rejected "
-             f"{t['filtered'] + t['deduplicated'] + t['dead_lettered']}",
+             (f"  task lines      {t['input']:>8}   sampled {t['emitted']}, rejected "
+              f"{t['filtered'] + t['deduplicated'] + t['dead_lettered']}"),
              f"  rollouts        {r['planned']:>8}   written {r['written']}, dead-lettered {r['dead_lettered']}",
              f"  exit status     {r['by_exit_status']}",
              f"  reasons         {r['by_reason']}"]
     for row in manifest["metrics"]["pass_at_k"]:
         n = row["n"]
         lines.append(f"  {row['instance_id']:<15} pass@1 {row['pass@1']:.3f}  pass@{n} {row[f'pass@{n}']:.3f}")
-    lines += [f"  this run        {run_info['rollouts_written']} rollouts in {run_info['seconds']}s "
-              f"({run_info['rollouts_per_min']} /min, {run_info['sandbox_steps_per_s']} sandbox steps/s)",
+    lines += [(f"  this run        {run_info['rollouts_written']} rollouts in {run_info['seconds']}s "
+               f"({run_info['rollouts_per_min']} /min, {run_info['sandbox_steps_per_s']} sandbox steps/s)"),
               f"  counts {'reconciled' if manifest['counts']['reconciled'] else 'NOT RECONCILED'}", ""]
     return "\n".join(lines)
 

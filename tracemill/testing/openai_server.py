@@ -30,8 +30,9 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Iterable
+from typing import Self
 
 import unidiff
 
@@ -201,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     policy: ScriptedPolicyTestDouble  # set on the per-server subclass
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args) -> None:
         pass
 
     def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
@@ -217,14 +218,14 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout); nothing to tell it
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         if self.path.rstrip("/") == "/v1/models":
             self._send(200, {"object": "list", "data": [{"id": self.policy.served_model, "object": "model",
                                                          "created": 0, "owned_by": "tracemill-test-double"}]})
         else:
             self._send(404, _error(f"no route {self.path}", "not_found"))
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         if self.path.rstrip("/") != "/v1/chat/completions":
@@ -237,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             status, headers, payload = self.policy.respond(body, {k.lower(): v for k, v in self.headers.items()})
-        except Exception as exc:  # a broken script must show up as a server error, not a hang
+        except Exception as exc:  # noqa: BLE001 - a broken script must show up as a server error, not a hang
             status, headers, payload = 500, {}, _error(f"{type(exc).__name__}: {exc}", "server_error")
         self._send(status, payload, headers)
 
@@ -268,7 +269,7 @@ class OpenAITestServer:
         self.httpd.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> OpenAITestServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
