@@ -121,6 +121,17 @@ def test_file_tools_stay_inside_the_repository(sample_repo, sample_tasks):
 
 
 @pytest.mark.sandbox
+def test_the_repository_is_at_slash_repo_as_the_system_prompt_says(sample_repo, sample_tasks):
+    ws = Workspace.create(sample_repo, sample_tasks["textkit-1"]["base_commit"], FAST)
+    try:
+        text, ok = ws.bash("cd /repo && head -n 1 textkit/roman.py && echo note > /repo/NOTE", 10)
+        assert ok and text.startswith('"""Roman numerals."""'), text
+        assert touched_files(ws.diff()) == ["NOTE"]
+    finally:
+        ws.close()
+
+
+@pytest.mark.sandbox
 def test_a_command_over_the_step_time_limit_is_killed_and_reported(sample_repo, sample_tasks):
     ws = Workspace.create(sample_repo, sample_tasks["textkit-1"]["base_commit"], FAST)
     try:

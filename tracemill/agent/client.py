@@ -149,7 +149,7 @@ class PolicyClient:
     async def close(self) -> None:
         await self._client.close()
 
-    async def _with_retries(self, call: Callable[[], Awaitable], what: str):
+    async def _with_retries(self, call: Callable[[], Awaitable], what: str, timeout_s: float | None = None):
         last: BaseException | None = None
         for attempt in range(1, self.settings.max_attempts + 1):
             self.stats.requests += 1
@@ -157,7 +157,7 @@ class PolicyClient:
                 return await call(), attempt
             except openai.APITimeoutError as exc:
                 self.stats.count("timeout")
-                raise PolicyTimeout(f"{what}: no answer within {self.settings.timeout_s}s") from exc
+                raise PolicyTimeout(f"{what}: no answer within {timeout_s or self.settings.timeout_s:g}s") from exc
             except openai.APIError as exc:
                 if not is_retryable(exc):
                     raise
@@ -207,7 +207,8 @@ class PolicyClient:
         started = time.monotonic()
         try:
             raw, attempts = await self._with_retries(
-                lambda: self._client.chat.completions.with_raw_response.create(**kwargs), "chat completion")
+                lambda: self._client.chat.completions.with_raw_response.create(**kwargs), "chat completion",
+                kwargs["timeout"])
         except openai.BadRequestError as exc:
             if _is_context_error(exc):
                 raise ContextLengthExceeded(str(exc)[:300]) from exc

@@ -26,6 +26,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,7 +323,7 @@ class Generator:
 
     def _say(self, text: str) -> None:
         if not self.quiet:
-            print(text, flush=True, file=__import__("sys").stderr)
+            print(text, flush=True, file=sys.stderr)
 
     async def rollout(self, task: dict, sample_index: int, slots: asyncio.Semaphore, sandbox: asyncio.Semaphore,
                       progress: list[int]) -> None:
@@ -453,6 +454,8 @@ def build_manifest(settings: GenerateSettings, client: ClientSettings, taskset: 
         "by_exit_status": dict(sorted(collections.Counter(t["exit_status"] for t in written).items())),
         "by_reason": dict(sorted(collections.Counter(t["metadata"]["reason"] for t in written).items())),
         "dead_by_reason": dict(sorted(collections.Counter(d["reason"] for d in dead).items())),
+        # rollouts DIR holds from an earlier run with a larger -k or more tasks: kept, not counted above
+        "outside_plan": len(trajectories) - len(written),
     }
     by_stage = collections.Counter((r["record_kind"], r["stage"], r["disposition"], r["reason"])
                                    for r in taskset.rejections + dead)

@@ -32,7 +32,7 @@ from tracemill.verify.workspace import pristine_tree
 
 # exit_status vocabulary of generated trajectories
 EXIT_STATUSES = ("submitted", "turn_limit", "token_limit", "timeout", "format_error", "env_error")
-REPO_ALIAS = "/repo"  # the path the system prompt promises; mapped onto the working copy
+REPO_ALIAS = "/repo"  # the path the system prompt promises: a symlink to the working copy in the sandbox
 
 _GIT_ENV = {
     "GIT_CONFIG_GLOBAL": "/dev/null",
@@ -159,7 +159,8 @@ class Workspace:
     def _run(self, argv: list[str], timeout_s: float, stdin: bytes | None = None):
         limits = SandboxLimits(timeout_s=max(timeout_s, 0.1), memory_mb=self.limits.memory_mb)
         for attempt in range(self.limits.infra_retries + 1):
-            res = run_sandboxed(argv, workdir=self.tree, limits=limits, stdin=stdin)
+            res = run_sandboxed(argv, workdir=self.tree, limits=limits, stdin=stdin,
+                                links=((REPO_ALIAS, str(self.tree)),))
             self.sandbox_steps += 1
             self.sandbox_seconds += res.duration_s
             if res.status != ExecStatus.INFRA_ERROR:
