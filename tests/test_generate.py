@@ -210,3 +210,71 @@ def test_same_policy_and_seed_give_byte_identical_outputs(tmp_path, sample_tasks
         outs.append(tmp_path / f"run{run}")
     for name in ("trajectories.jsonl", "rejections.jsonl", "manifest.json"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+
+
+@pytest.mark.sandbox
+def test_weights_swapped_mid_rollout_show_in_begin_end_and_the_manifest(tmp_path, sample_tasks):
+    holder = {}
+
+    def swap(rollout, step):
+        if step == 2:
+            holder["policy"].set_version("v2")
+
+    policy = holder["policy"] = ScriptedPolicyTestDouble(sample_tasks.values(), "solve", on_request=swap)
+    with OpenAITestServer(policy) as server:
+        result = generate(settings(instance_ids=("textkit-4",), k=1), client_for(server), tmp_path / "gen")
+    (traj,) = read_jsonl(tmp_path / "gen" / "trajectories.jsonl")
+    steps = [m["policy_version"] for m in traj["messages"] if m["role"] == "assistant"]
+    assert steps == ["scripted-policy@v1", "scripted-policy@v1", "scripted-policy@v2", "scripted-policy@v2"]
+    assert (traj["policy_version_begin"], traj["policy_version_end"]) == ("scripted-policy@v1", "scripted-policy@v2")
+    assert traj["resolved"] is True
+    versions = result["manifest"]["metrics"]["policy_versions"]
+    assert versions == {"steps_by_version": {"scripted-policy@v1": 2, "scripted-policy@v2": 2},
+                        "rollouts_spanning_versions": 1}
+
+
+_CRASHING_RUN = """
+import sys, json
+from pathlib import Path
+from tracemill.agent.client import ClientSettings
+from tracemill.agent.generate import GenerateSettings, generate
+from tracemill.agent.loop import AgentLimits
+from tracemill.sample import data_path
+from tracemill.testing.openai_server import OpenAITestServer, ScriptedPolicyTestDouble
+tasks = [json.loads(l) for l in data_path("tasks.jsonl").read_text().splitlines()[:4]]
+with OpenAITestServer(ScriptedPolicyTestDouble(tasks, "solve")) as server:
+    generate(GenerateSettings(k=4, concurrency=1, instance_ids=("textkit-2",), agent=AgentLimits(max_turns=6)),
+             ClientSettings(base_url=server.base_url, model="scripted-policy"), Path(sys.argv[1]))
+"""
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_a_killed_run_resumes_where_it_stopped(tmp_path, sample_tasks):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "gen"
+    proc = subprocess.Popen([sys.executable, "-c", _CRASHING_RUN, str(out)], stderr=subprocess.DEVNULL)
+    path = out / "trajectories.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists() and path.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    survived = {(t["instance_id"], t["sample_index"]) for t in read_jsonl(path)}
+    assert 1 <= len(survived) < 4 and not (out / "manifest.json").exists()
+
+    policy = ScriptedPolicyTestDouble(sample_tasks.values(), "solve")
+    with OpenAITestServer(policy) as server:
+        result = generate(settings(instance_ids=("textkit-2",), k=4), client_for(server), out)
+    trajs = read_jsonl(path)
+    assert sorted((t["instance_id"], t["sample_index"]) for t in trajs) == [("textkit-2", i) for i in range(4)]
+    redone = {r["rollout"] for r in policy.requests}
+    assert redone == {f"textkit-2/{i}" for i in range(4) if ("textkit-2", i) not in survived}
+    assert result["run_info"]["rollouts_resumed"] == len(survived)
+    assert all(t["resolved"] for t in trajs)
