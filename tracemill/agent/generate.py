@@ -85,8 +85,9 @@ class GenerateSettings:
     def validate(self) -> GenerateSettings:
         if self.k < 1:
             raise ConfigError(f"-k must be >= 1, got {self.k}")
-        if self.concurrency < 1:
-            raise ConfigError(f"--concurrency must be >= 1, got {self.concurrency}")
+        if self.concurrency < 1 or self.sandbox_slots < 0:
+            raise ConfigError(f"--concurrency must be >= 1 and --sandbox-slots >= 0, got {self.concurrency} "
+                              f"and {self.sandbox_slots}")
         if self.temperature is not None and self.temperature < 0:
             raise ConfigError(f"--temperature must be >= 0, got {self.temperature}")
         a = self.agent

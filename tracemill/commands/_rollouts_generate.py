@@ -69,6 +69,8 @@ def register(sub) -> None:
                    help=f"attempts per request on 429/5xx/connection errors (default {_CLIENT.max_attempts})")
     p.add_argument("--backoff", type=float, default=_CLIENT.backoff_base_s,
                    help=f"base of the exponential backoff in seconds (default {_CLIENT.backoff_base_s:g})")
+    p.add_argument("--max-completion-tokens", type=int, default=None,
+                   help="max_tokens sent with each request (default: the server's)")
     p.add_argument("--version-header", metavar="HEADER", default=None,
                    help="response header naming the policy version (default: the response's model field)")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
@@ -106,7 +108,7 @@ def settings_from(args) -> tuple[GenerateSettings, ClientSettings]:
     client = ClientSettings(base_url=args.base_url, model=args.model,
                             api_key=os.environ.get(args.api_key_env) or "EMPTY", timeout_s=args.request_timeout,
                             max_attempts=args.max_attempts, backoff_base_s=args.backoff,
-                            version_header=args.version_header)
+                            version_header=args.version_header, max_completion_tokens=args.max_completion_tokens)
     return settings.validate(), client
 
 
