@@ -39,7 +39,8 @@ def run(args, beam_args: list[str]) -> int:
     started = time.time()
     inputs = describe_inputs({"task": cfg.inputs.tasks, "trajectory": cfg.inputs.rollouts})
     seconds = run_pipeline(lambda p: sft_mix.build(p, cfg, out), pipeline_options(beam_args))
-    manifest = build_manifest("sft-mix", cfg, out, inputs, list(sft_mix.OUTPUTS))
+    deterministic = [n for n in sft_mix.OUTPUTS if n not in sft_mix.MEASUREMENTS]
+    manifest = build_manifest("sft-mix", cfg, out, inputs, deterministic)
     write_json(out, "manifest.json", manifest)
     if "://" not in out:
         audit_db.create(out)
