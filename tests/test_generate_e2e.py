@@ -3,7 +3,6 @@ grading -> `tracemill sft-mix` on the generated trajectories -> SFT and RL mixtu
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -24,16 +23,6 @@ EXPECTED = {("textkit-1", 0): "resolved", ("textkit-1", 1): "fail", ("textkit-2"
 
 
 def rollouts_generate(argv: list[str]) -> int:
-    """`tracemill rollouts generate ...`; registers the sub-command by hand while `rollouts` is not merged."""
-    try:
-        import tracemill.commands.rollouts  # noqa: F401
-    except ModuleNotFoundError:
-        from tracemill.commands import _rollouts_generate
-
-        parser = argparse.ArgumentParser(prog="tracemill rollouts")
-        _rollouts_generate.register(parser.add_subparsers())
-        args = parser.parse_args(["generate", *argv])
-        return args.func(args, [])
     return main(["rollouts", "generate", *argv])
 
 
