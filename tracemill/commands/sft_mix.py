@@ -6,13 +6,13 @@ import sys
 import time
 
 from pipelines import sft_mix
-from tracemill import audit_db
+from tracemill import audit_db, card
 from tracemill.config import load_config
 from tracemill.manifest import build_manifest, describe_inputs, write_json
 from tracemill.runner import enable_progress, pipeline_options, prepare_out_dir, run_pipeline, summary_table, \
     write_run_info
 
-OWNED = [*sft_mix.OUTPUTS, "manifest.json", "run_info.json", "audit.duckdb"]
+OWNED = [*sft_mix.OUTPUTS, "manifest.json", "run_info.json", "audit.duckdb", "card.html", "card.md", "card_plots"]
 
 
 def register(sub) -> None:
@@ -44,6 +44,7 @@ def run(args, beam_args: list[str]) -> int:
     write_json(out, "manifest.json", manifest)
     if "://" not in out:
         audit_db.create(out)
+        card.write(out, manifest)
     write_run_info(out, {"started_at": started, "pipeline_seconds": round(seconds, 3),
                          "total_seconds": round(time.time() - started, 3), "beam_args": beam_args})
     print(summary_table(manifest), file=sys.stderr)
