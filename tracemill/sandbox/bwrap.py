@@ -68,6 +68,7 @@ def build_command(
     ro_paths: tuple[str, ...] = (),
     rw_paths: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
+    links: tuple[tuple[str, str], ...] = (),
 ) -> list[str]:
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     for p in _SYSTEM_RO:
@@ -79,6 +80,8 @@ def build_command(
         cmd += ["--ro-bind", p, p]
     for p in (str(workdir), *rw_paths):
         cmd += ["--bind", p, p]
+    for alias, target in links:  # e.g. /repo -> the work tree, the path an agent's prompt promises
+        cmd += ["--symlink", target, alias]
     cmd += ["--chdir", str(workdir), "--clearenv"]
     base_env = {
         "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
@@ -117,12 +120,13 @@ def run_sandboxed(
     rw_paths: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     stdin: bytes | None = None,
+    links: tuple[tuple[str, str], ...] = (),
 ) -> SandboxResult:
     """Run `argv` in a fresh sandbox rooted at `workdir`; never raises for the child's behaviour."""
     if not bwrap_available():
         return SandboxResult(ExecStatus.INFRA_ERROR, None, "", "", 0.0, "bwrap not found on PATH")
     cmd = limit_prefix(limits) + build_command(argv, workdir=Path(workdir), ro_paths=ro_paths, rw_paths=rw_paths,
-                                               env=env)
+                                               env=env, links=links)
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
