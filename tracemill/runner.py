@@ -10,17 +10,16 @@ import sys
 import time
 from pathlib import Path
 
-import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
-
 from tracemill.errors import ConfigError
 
 LOCAL_DEFAULTS = ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_threading"]
 
 
-def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+def pipeline_options(beam_args: list[str]):
     """Beam flags pass through unchanged; without --runner the local runner is selected explicitly
     (DirectRunner may otherwise try to fetch the Prism binary, which fails offline)."""
+    from apache_beam.options.pipeline_options import PipelineOptions  # lazy: keeps `--help` fast
+
     args = list(beam_args)
     if not any(a.startswith("--runner") for a in args):
         args = [*LOCAL_DEFAULTS, *args]
@@ -44,7 +43,9 @@ def prepare_out_dir(out_dir: str, owned: list[str]) -> None:
             target.unlink()
 
 
-def run_pipeline(build, options: PipelineOptions) -> float:
+def run_pipeline(build, options) -> float:
+    import apache_beam as beam
+
     start = time.monotonic()
     with beam.Pipeline(options=options) as p:
         build(p)
