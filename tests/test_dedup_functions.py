@@ -18,6 +18,7 @@ from tracemill.dedup.similarity import containment, estimated_jaccard, exact_jac
 
 def test_tokens_split_code_into_identifiers_numbers_and_punctuation():
     assert tokens("x.append(f(42))  # ok") == ["x", ".", "append", "(", "f", "(", "42", ")", ")", "#", "ok"]
+    assert tokens("größe = 名前\x1f+1") == ["größe", "=", "名前", "+", "1"]
 
 
 def test_layout_does_not_change_shingles():

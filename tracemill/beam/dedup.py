@@ -18,10 +18,10 @@ import numpy as np
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from tracemill.beam.stage import DEAD, KEPT, REJECTED
+from tracemill.beam.stage import DEAD, KEPT, REJECTED, apply_stage
 from tracemill.dedup import components as cc
 from tracemill.dedup.bands import band_keys, choose_bands
-from tracemill.dedup.signatures import Signer
+from tracemill.dedup.signatures import EMPTY, Signer
 from tracemill.dedup.similarity import estimated_jaccard, exact_jaccard
 from tracemill.records import Rejection, dead_letter_record, origin, record_id, rejection_record
 
@@ -68,6 +68,13 @@ def _check_text(pcoll, stage: str, text_fn: Callable[[dict], str]):
     return pcoll | "CheckText" >> beam.ParDo(_CheckText(stage, text_fn)).with_outputs(DEAD, main=KEPT)
 
 
+def _rejection(record: dict, stage: str, rej: Rejection, id_fn: Callable[[dict], str]) -> dict:
+    # The stage's own id function names the record, so `record_id` and `duplicate_of` agree.
+    out = rejection_record(record, stage, rej)
+    out["record_id"] = id_fn(record)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Exact duplicates
 
@@ -77,8 +84,8 @@ def content_hash(text: str) -> str:
 
 
 class _RouteExact(beam.DoFn):
-    def __init__(self, stage: str, id_fn: Callable[[dict], str]):
-        self._stage, self._id_fn = stage, id_fn
+    def __init__(self, stage: str, id_fn: Callable[[dict], str], reason: str):
+        self._stage, self._id_fn, self._reason = stage, id_fn, reason
 
     def process(self, element):
         _, grouped = element
@@ -88,17 +95,24 @@ class _RouteExact(beam.DoFn):
             if keeper_order(rec, self._id_fn) == keeper:
                 yield rec
             else:
-                rej = Rejection(reason="exact_duplicate", disposition="deduplicated",
-                                duplicate_of=keeper[0], similarity=1.0)
-                yield pvalue.TaggedOutput(REJECTED, rejection_record(rec, self._stage, rej))
+                # Identical content has similarity 1.0; a repeated id says nothing about content.
+                sim = 1.0 if self._reason == "exact_duplicate" else None
+                rej = Rejection(reason=self._reason, disposition="deduplicated", duplicate_of=keeper[0],
+                                similarity=sim)
+                yield pvalue.TaggedOutput(REJECTED, _rejection(rec, self._stage, rej, self._id_fn))
 
 
 class DedupExact(beam.PTransform):
-    """Records whose `key_fn` text is identical: the smallest id is kept, the rest rejected."""
+    """Records whose `key_fn` text is identical: the smallest id is kept, the rest rejected.
 
-    def __init__(self, stage: str, key_fn: Callable[[dict], str], id_fn: Callable[[dict], str] = record_id):
+    Ties between equal ids go to the earlier input file and line. With `key_fn` returning the id
+    itself and `reason="duplicate_id"`, the same stage makes ids unique.
+    """
+
+    def __init__(self, stage: str, key_fn: Callable[[dict], str], id_fn: Callable[[dict], str] = record_id,
+                 reason: str = "exact_duplicate"):
         super().__init__(label=stage)
-        self.stage, self.key_fn, self.id_fn = stage, key_fn, id_fn
+        self.stage, self.key_fn, self.id_fn, self.reason = stage, key_fn, id_fn, reason
 
     def expand(self, records):
         key_fn, id_fn = self.key_fn, self.id_fn
@@ -112,7 +126,7 @@ class DedupExact(beam.PTransform):
         routed = (
             {"rec": by_hash, "keeper": keepers}
             | "JoinKeeper" >> beam.CoGroupByKey()
-            | "Route" >> beam.ParDo(_RouteExact(self.stage, id_fn)).with_outputs(REJECTED, main=KEPT)
+            | "Route" >> beam.ParDo(_RouteExact(self.stage, id_fn, self.reason)).with_outputs(REJECTED, main=KEPT)
         )
         return Outputs({KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: checked[DEAD]})
 
@@ -135,14 +149,15 @@ class _Sketch(beam.DoFn):
         self._signer = Signer(*self._args)
 
     def process(self, batch):
-        hash_sets = self._signer.hashes([self._text_fn(r) for r in batch])
-        sigs = self._signer.from_hashes(hash_sets)
+        sigs, hash_sets = self._signer.sketch([self._text_fn(r) for r in batch], with_sets=self._keep_hashes)
         keys = band_keys(sigs, self._bands, self._rows)
-        for rec, hashes, sig, row_keys in zip(batch, hash_sets, sigs, keys):
-            # A record with no tokens has no shingles: it is never a near-duplicate of anything.
-            bucket_keys = tuple(int(k) for k in row_keys) if len(hashes) else ()
-            payload = hashes.tobytes() if self._keep_hashes else None
-            yield self._id_fn(rec), (sig.tobytes(), payload, bucket_keys)
+        for i, rec in enumerate(batch):
+            # A record with no tokens has no shingles (its signature is all EMPTY): it is never a
+            # near-duplicate of anything.
+            empty = bool((sigs[i] == EMPTY).all())
+            bucket_keys = () if empty else tuple(keys[i].tolist())
+            payload = hash_sets[i].tobytes() if hash_sets is not None else None
+            yield self._id_fn(rec), (sigs[i].tobytes(), payload, bucket_keys)
 
 
 def bucket_pairs(key_and_ids, max_bucket: int = DEFAULT_MAX_BUCKET) -> Iterable[tuple[str, str]]:
@@ -203,8 +218,8 @@ def _closest(items: Iterable[tuple[float, str]]) -> tuple[float, str]:
 
 
 class _RouteNear(beam.DoFn):
-    def __init__(self, stage: str):
-        self._stage = stage
+    def __init__(self, stage: str, id_fn: Callable[[dict], str]):
+        self._stage, self._id_fn = stage, id_fn
 
     def process(self, element):
         node, grouped = element
@@ -217,7 +232,7 @@ class _RouteNear(beam.DoFn):
             neg_sim, nearest = links[0]
             rej = Rejection(reason="near_duplicate", disposition="deduplicated", duplicate_of=keeper,
                             similarity=-neg_sim, detail=f"nearest={nearest}")
-            yield pvalue.TaggedOutput(REJECTED, rejection_record(rec, self._stage, rej))
+            yield pvalue.TaggedOutput(REJECTED, _rejection(rec, self._stage, rej, self._id_fn))
 
 
 class _CountUnconverged(beam.DoFn):
@@ -297,7 +312,7 @@ class DedupNearDuplicates(beam.PTransform):
         routed = (
             {"rec": valid | "KeyById" >> beam.Map(lambda r: (id_fn(r), r)), "label": labels, "link": links}
             | "JoinLabels" >> beam.CoGroupByKey()
-            | "Route" >> beam.ParDo(_RouteNear(self.stage)).with_outputs(REJECTED, main=KEPT)
+            | "Route" >> beam.ParDo(_RouteNear(self.stage, id_fn)).with_outputs(REJECTED, main=KEPT)
         )
         return Outputs({KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: checked[DEAD]})
 
@@ -329,3 +344,155 @@ class DedupNearDuplicates(beam.PTransform):
             | "JoinLabelB" >> beam.CoGroupByKey()
             | "CountUnconverged" >> beam.ParDo(_CountUnconverged())
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Decontamination
+
+FLAGGED = "flagged"
+DECONTAM_MODES = ("drop", "flag")
+
+
+def record_repo(record: dict) -> str | None:
+    value = record.get("repo")
+    return value if isinstance(value, str) else None
+
+
+def record_instance_id(record: dict) -> str | None:
+    value = record.get("instance_id")
+    return value if isinstance(value, str) else None
+
+
+class _DecontamFn(beam.DoFn):
+    def __init__(self, stage: str, sources, text_fns, repo_fn, instance_fn, mode: str, id_fn):
+        self._stage, self._sources, self._text_fns = stage, sources, text_fns
+        self._repo_fn, self._instance_fn, self._mode, self._id_fn = repo_fn, instance_fn, mode, id_fn
+        self._index = None
+
+    def setup(self):
+        from tracemill.dedup.decontamination import DecontaminationIndex
+
+        self._index = DecontaminationIndex.from_sources(self._sources)
+
+    def _check(self, record: dict):
+        texts = {name: fn(record) for name, fn in self._text_fns.items()}
+        found = self._index.match({k: v for k, v in texts.items() if v}, self._repo_fn(record),
+                                  self._instance_fn(record))
+        return found.rejection() if found else record
+
+    def process(self, record):
+        tag, value = apply_stage(self._check, record, self._stage)
+        if tag == REJECTED:
+            value["record_id"] = self._id_fn(record)
+            Metrics.counter("decontam", value["reason"]).inc()
+            if self._mode == "flag":
+                yield record
+                yield pvalue.TaggedOutput(FLAGGED, value)
+                return
+        yield value if tag == KEPT else pvalue.TaggedOutput(tag, value)
+
+
+class Decontaminate(beam.PTransform):
+    """Drop (or flag) records overlapping evaluation sets; the reason names the benchmark item.
+
+    sources: a `DecontamSources` (files are read once per worker, in `DoFn.setup`).
+    text_fns: {name: record -> str | None}, the texts to check (problem statement, patch, code...).
+    mode: "drop" rejects matches; "flag" keeps them and reports each on the `flagged` output.
+    """
+
+    def __init__(self, stage: str, sources, text_fns: dict[str, Callable[[dict], str | None]],
+                 repo_fn: Callable[[dict], str | None] = record_repo,
+                 instance_fn: Callable[[dict], str | None] = record_instance_id,
+                 mode: str = "drop", id_fn: Callable[[dict], str] = record_id):
+        super().__init__(label=stage)
+        if mode not in DECONTAM_MODES:
+            raise ValueError(f"mode must be one of {DECONTAM_MODES}, got {mode!r}")
+        self.stage, self.sources, self.text_fns = stage, sources, dict(text_fns)
+        self.repo_fn, self.instance_fn, self.mode, self.id_fn = repo_fn, instance_fn, mode, id_fn
+
+    def expand(self, records):
+        routed = records | "Match" >> beam.ParDo(
+            _DecontamFn(self.stage, self.sources, self.text_fns, self.repo_fn, self.instance_fn, self.mode,
+                        self.id_fn)
+        ).with_outputs(REJECTED, DEAD, FLAGGED, main=KEPT)
+        return Outputs({KEPT: routed[KEPT], REJECTED: routed[REJECTED], DEAD: routed[DEAD],
+                        FLAGGED: routed[FLAGGED]})
+
+
+# ---------------------------------------------------------------------------------------------
+# Single-file JSONL outputs (the `tracemill dedup` / `decontam` contract: DIR/kept.jsonl, ...)
+
+
+def _part_path(out_dir: str, name: str, index: int, shards: int) -> str:
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.join(out_dir, f".{name}.parts", f"{index:05d}-of-{shards:05d}.jsonl")
+
+
+class _WriteJsonlPart(beam.DoFn):
+    def __init__(self, out_dir: str, name: str, shards: int, sort_key: Callable[[dict], str]):
+        self._out_dir, self._name, self._shards, self._sort_key = out_dir, name, shards, sort_key
+
+    def process(self, keyed):
+        from apache_beam.io.filesystems import FileSystems
+
+        from tracemill.records import canonical_json, strip_origin
+
+        index, records = keyed
+        rows = sorted((strip_origin(r) for r in records if r is not None),
+                      key=lambda r: (self._sort_key(r), canonical_json(r)))
+        data = "".join(canonical_json(r) + "\n" for r in rows).encode("utf-8")
+        path = _part_path(self._out_dir, self._name, index, self._shards)
+        tmp = f"{path}.tmp-{hashlib.sha256(data).hexdigest()[:12]}"
+        with FileSystems.create(tmp) as fh:
+            fh.write(data)
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        FileSystems.rename([tmp], [path])
+        yield path
+
+
+class WriteJsonlParts(beam.PTransform):
+    """Records -> sorted JSONL parts under `out_dir/.NAME.parts/`; `concat_parts` joins them afterwards.
+
+    Records are sharded by a stable hash of `sort_key` and sorted within a shard, so a worker holds
+    one shard, and the concatenation is byte-identical from run to run.
+    """
+
+    def __init__(self, out_dir: str, name: str, sort_key: Callable[[dict], str], shards: int = 8):
+        super().__init__(label=f"WriteJsonl[{name}]")
+        self.out_dir, self.name, self.sort_key, self.shards = out_dir, name, sort_key, shards
+
+    def expand(self, pcoll):
+        shards, key = self.shards, self.sort_key
+
+        def shard(r: dict) -> int:
+            return int.from_bytes(hashlib.sha256(key(r).encode("utf-8")).digest()[:8], "big") % shards
+
+        keyed = pcoll | "Shard" >> beam.Map(lambda r: (shard(r), r))
+        empties = pcoll.pipeline | "AllShards" >> beam.Create([(i, None) for i in range(shards)])
+        return ((keyed, empties) | "Merge" >> beam.Flatten() | "Group" >> beam.GroupByKey()
+                | "Write" >> beam.ParDo(_WriteJsonlPart(self.out_dir, self.name, shards, key)))
+
+
+def concat_parts(out_dir: str, name: str, shards: int = 8, filename: str | None = None) -> int:
+    """Driver side: stream the parts, in order, into `out_dir/filename` (atomically); returns lines."""
+    from apache_beam.io.filesystems import FileSystems
+
+    target = FileSystems.join(out_dir, filename or f"{name}.jsonl")
+    tmp = f"{target}.tmp"
+    lines = 0
+    parts = [_part_path(out_dir, name, i, shards) for i in range(shards)]
+    with FileSystems.create(tmp) as out:
+        for part in parts:
+            with FileSystems.open(part) as fh:
+                while chunk := fh.read(1 << 20):
+                    lines += chunk.count(b"\n")
+                    out.write(chunk)
+    if FileSystems.exists(target):
+        FileSystems.delete([target])
+    FileSystems.rename([tmp], [target])
+    FileSystems.delete(parts)
+    if "://" not in out_dir:  # object stores have no folders to remove
+        FileSystems.delete([FileSystems.join(out_dir, f".{name}.parts")])
+    return lines
