@@ -66,6 +66,7 @@ class GradingConfig:
     memory_mb: int = 2048
     infra_retries: int = 2
     python: str | None = None
+    concurrency: int = 0  # sandboxed test runs at once per worker; 0 = one per core
 
 
 @dataclass(frozen=True)
