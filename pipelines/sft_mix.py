@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from tracemill.beam.dedup import DedupExact, DedupNearDuplicates
 from tracemill.beam.dispositions import DedupTasks, SettleRollouts, emitted, from_rejection, is_input_level
 from tracemill.beam.mix import MixSplit
 from tracemill.beam.rollouts import GradeRollouts
@@ -18,6 +19,7 @@ from tracemill.records import stable_hash
 from tracemill.sinks import WriteShards
 from tracemill.tokens import render_trajectory
 from tracemill.validate import validator
+from filters.trajectory import TrajectoryLimits, apply_filters
 
 # output name -> (schema, sort key)
 OUTPUTS = {
@@ -27,13 +29,25 @@ OUTPUTS = {
     "sft": ("sft_example", lambda r: r["id"]),
     "rl": ("rl_example", lambda r: r["id"]),
     "rejections": ("rejection", lambda r: f"{r['record_kind']}|{r['record_id']}|{r['stage']}"),
+    "timings": ("test_run_timing", lambda r: f"{r['traj_id']}|{r['run_id']}"),
     "dispositions": ("disposition", lambda r: f"{r['source']}|{r['line']:09d}|{r['record_id']}"
                      if r["line"] is not None else f"{r['source']}|~|{r['record_id']}"),
 }
+# Measurements (wall time, retries): written, but kept out of the manifest's hashed outputs.
+MEASUREMENTS = ("timings",)
 
 
 def trajectory_content_key(traj: dict) -> str:
     return stable_hash(traj["instance_id"], traj["messages"], traj.get("patch"))
+
+
+def trajectory_filter(cfg: Config):
+    f = cfg.filters
+    limits = TrajectoryLimits(max_turns=f.max_turns, max_tokens=f.max_tokens, require_patch=f.require_patch,
+                              allow_test_file_edits=f.allow_test_file_edits,
+                              max_repeated_actions=f.max_repeated_actions, max_tool_error_rate=f.max_tool_error_rate,
+                              secrets=f.secrets, max_policy_staleness=f.max_policy_staleness)
+    return lambda traj: apply_filters(traj, limits)
 
 
 def read_validated(p, paths, kind: str, schema: str):
@@ -51,18 +65,19 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
     task_index = beam.pvalue.AsDict(tasks.kept | "IndexTasks" >> beam.Map(lambda t: (t["instance_id"], t)))
 
     losses = [*task_losses, *rollout_losses, tasks.rejected]
+    filtered = rollouts | "FilterRollouts" >> Stage("filter", trajectory_filter(cfg))
+    rollouts = filtered.kept
+    losses += [filtered.rejected, filtered.dead]
     if cfg.dedup.exact:
-        from tracemill.beam.dedup import DedupExact  # TEMP until dedup lands
         exact = rollouts | "DedupExact" >> DedupExact("dedup_exact", key_fn=trajectory_content_key)
         rollouts = exact["kept"]
-        losses.append(exact["rejected"])
+        losses += [exact["rejected"], exact["dead"]]
     if cfg.dedup.near:
-        from tracemill.beam.dedup import DedupNearDuplicates  # TEMP
         near = rollouts | "DedupNear" >> DedupNearDuplicates(
             "dedup_near", text_fn=render_trajectory, threshold=cfg.dedup.threshold, num_perm=cfg.dedup.num_perm,
             ngram=cfg.dedup.ngram, seed=cfg.dedup.seed)
         rollouts = near["kept"]
-        losses.append(near["rejected"])
+        losses += [near["rejected"], near["dead"]]
 
     graded = rollouts | "GradeRollouts" >> GradeRollouts(task_index, cfg.grading, cfg.sampling, cfg.inputs.repos)
     losses += [graded["rejected"], graded["dead"]]
@@ -70,8 +85,11 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
 
     trajectories = bundles | "Trajectories" >> beam.Map(lambda b: b["trajectory"])
     test_runs = bundles | "TestRuns" >> beam.FlatMap(lambda b: [b["test_run"]] if b["test_run"] else [])
-    sft = (bundles | "SftCandidates" >> beam.FlatMap(lambda b: [b["sft"]] if b["sft"] else [])
-           | "MixSft" >> MixSplit("sft", cfg.mix.sft, cfg.mix.seed))
+    ready_sft, ready_losses = read_validated(p, cfg.inputs.sft_examples, "sft_example", "sft_example")
+    losses += ready_losses
+    sft_candidates = ((bundles | "SftCandidates" >> beam.FlatMap(lambda b: [b["sft"]] if b["sft"] else []),
+                       ready_sft) | "AllSftCandidates" >> beam.Flatten())
+    sft = sft_candidates | "MixSft" >> MixSplit("sft", cfg.mix.sft, cfg.mix.seed)
     rl = (bundles | "RlCandidates" >> beam.Map(lambda b: b["rl"])
           | "MixRl" >> MixSplit("rl", cfg.mix.rl, cfg.mix.seed))
     kept_examples = (sft.kept, rl.kept) | "KeptExamples" >> beam.Flatten()
@@ -80,20 +98,29 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
     input_rejections = losses | "InputRejections" >> beam.Flatten()
     rejections = ((input_rejections, settled.rejected, sft.rejected, rl.rejected)
                   | "AllRejections" >> beam.Flatten())
+    # The ledger holds input records only: example drops of derived examples stay in rejections.
+    ready_dropped = sft.rejected | "ReadyDropped" >> beam.Filter(is_input_level)
+    ready_kept = sft.kept | "ReadyKept" >> beam.Filter(lambda e: "_origin" in e)
     dispositions = ((input_rejections | "Ledger[rejected]" >> beam.Map(from_rejection),
                      tasks.kept | "Ledger[tasks]" >> beam.Map(emitted),
+                     ready_dropped | "Ledger[ready_dropped]" >> beam.Map(from_rejection),
+                     ready_kept | "Ledger[ready_kept]" >> beam.Map(emitted),
                      settled.rows)
                     | "Ledger" >> beam.Flatten())
-    _ = is_input_level  # the ledger only ever holds input records; example drops stay in rejections
 
-    # Spread identical test runs (cache hits) to one record per run_id.
+    # One record per run_id (cache hits share it); wall time and retries go to `timings`, which varies
+    # between identical runs, so that `test_runs` stays byte-identical.
     unique_runs = (test_runs | "KeyRuns" >> beam.Map(lambda r: (r["run_id"], r))
                    | "OneRun" >> beam.CombinePerKey(lambda rs: min(rs, key=lambda r: r.get("traj_id") or ""))
                    | "RunValues" >> beam.Values()
-                   | "DropTiming" >> beam.Map(lambda r: {**r, "duration_s": None, "traj_id": None}))
+                   | "DropTiming" >> beam.Map(lambda r: {**r, "duration_s": None, "traj_id": None, "attempts": 1, "cached": None}))
+    timings = test_runs | "Timings" >> beam.Map(lambda r: {"run_id": r["run_id"], "traj_id": r.get("traj_id"),
+                                                           "duration_s": r.get("duration_s"),
+                                                           "attempts": r.get("attempts", 1),
+                                                           "cached": r.get("cached")})
 
     outputs = {"tasks": tasks.kept, "trajectories": trajectories, "test_runs": unique_runs, "sft": sft.kept,
-               "rl": rl.kept, "rejections": rejections, "dispositions": dispositions}
+               "rl": rl.kept, "rejections": rejections, "dispositions": dispositions, "timings": timings}
     for name, pcoll in outputs.items():
         schema, key = OUTPUTS[name]
         pcoll | f"Write[{name}]" >> WriteShards(out_dir, name, schema, key, cfg.output.shards, cfg.output.jsonl)

@@ -15,7 +15,8 @@ from typing import Any, Iterable
 import jsonschema
 import jsonschema_rs
 
-NAMES = ("task", "trajectory", "test_run", "sft_example", "rl_example", "rejection", "disposition", "manifest")
+NAMES = ("task", "trajectory", "test_run", "sft_example", "rl_example", "rejection", "disposition", "manifest",
+         "execution_trace")
 
 
 def _read(filename: str) -> dict:

@@ -61,3 +61,12 @@ def test_side_inputs_reach_the_function():
         out = (p | beam.Create(recs(1)) | Stage("join", lambda r, names: {**r, "name": names[r["id"]]},
                                                  names=beam.pvalue.AsDict(table)))
         assert_that(out[KEPT] | beam.Map(lambda r: r["name"]), equal_to(["one"]))
+
+
+def test_concurrent_stage_routes_like_the_serial_one():
+    with TestPipeline() as p:
+        out = p | beam.Create(recs(1, 2, 3, 20, -1, 0, 4, 5)) | Stage("decide", decide, concurrency=3)
+        assert_that(out[KEPT] | "k" >> beam.Map(lambda r: r["id"]), equal_to(["r1", "r2", "r3", "r4", "r5"]),
+                    label="kept")
+        assert_that(out[REJECTED] | "r" >> beam.Map(lambda r: r["record_id"]), equal_to(["r20"]), label="rejected")
+        assert_that(out[DEAD] | "d" >> beam.Map(lambda r: r["record_id"]), equal_to(["r-1", "r0"]), label="dead")

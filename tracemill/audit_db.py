@@ -6,6 +6,7 @@ stores absolute paths of the local output folder (it is rebuilt by `tracemill au
 
 from __future__ import annotations
 
+import glob
 import os
 
 import duckdb
@@ -18,11 +19,16 @@ VIEWS = {
     "rl": "rl",
     "rejections": "rejections",
     "dispositions": "dispositions",
+    "timings": "timings",
 }
 
 
 def create(out_dir: str, db_name: str = "audit.duckdb") -> str:
-    """(Re)create the audit database with one view per output plus `manifest`."""
+    """(Re)create the audit database with one view per output present plus `manifest`.
+
+    Outputs a pipeline does not write (e.g. `timings` of a foreign or older run) get no view;
+    audits over a missing view report themselves as skipped.
+    """
     out_abs = os.path.abspath(out_dir)
     path = os.path.join(out_abs, db_name)
     tmp = path + ".tmp"
@@ -32,6 +38,8 @@ def create(out_dir: str, db_name: str = "audit.duckdb") -> str:
     con = duckdb.connect(tmp)
     try:
         for view, folder in VIEWS.items():
+            if not glob.glob(os.path.join(out_abs, folder, "*.parquet")):
+                continue
             pattern = os.path.join(out_abs, folder, "*.parquet").replace("'", "''")
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{pattern}')")
         manifest = os.path.join(out_abs, "manifest.json").replace("'", "''")

@@ -27,13 +27,26 @@ class InputsConfig:
     rollouts: tuple[str, ...] = ("@sample/rollouts.jsonl",)
     # repo name -> local git repository; "@sample" materializes the bundled sample project.
     repos: dict[str, str] = field(default_factory=lambda: {"tracemill/textkit": SAMPLE_REF})
+    # Ready-made sft_example files (e.g. `tracemill traces` output sft.jsonl), mixed by their `source`.
+    sft_examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class FilterConfig:
-    max_turns: int = 200
-    max_tokens: int = 128_000
-    drop_patches_touching_tests: bool = False
+    """Trajectory filters (see filters/trajectory.py) and the run's dead-letter guard.
+
+    Defaults suit rejection sampling: a rollout without a patch or one that edits tests still goes
+    to grading, because it is a legitimate negative RL example (grading restores the tests).
+    """
+
+    max_turns: int | None = 200
+    max_tokens: int | None = 128_000
+    require_patch: bool = False
+    allow_test_file_edits: bool = True
+    max_repeated_actions: int | None = 5
+    max_tool_error_rate: float | None = 0.6
+    secrets: str = "scrub"
+    max_policy_staleness: int | None = None
     max_dead_letter_ratio: float = 0.5
 
 
@@ -53,6 +66,7 @@ class GradingConfig:
     memory_mb: int = 2048
     infra_retries: int = 2
     python: str | None = None
+    concurrency: int = 0  # sandboxed test runs at once per worker; 0 = one per core
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,8 @@ class Config:
                 raise ConfigError(f"mix.{split}.weights must be non-empty and non-negative")
             if mix.token_budget is not None and mix.token_budget < 0:
                 raise ConfigError(f"mix.{split}.token_budget must be >= 0")
+        if self.filters.secrets not in ("scrub", "drop", "off"):
+            raise ConfigError(f"filters.secrets must be scrub, drop or off, got {self.filters.secrets!r}")
         if self.grading.timeout_s <= 0:
             raise ConfigError("grading.timeout_s must be > 0")
         return self

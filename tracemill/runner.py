@@ -10,9 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
-
 from tracemill.errors import ConfigError
 
 # One worker: Beam 2.77's FnApiRunner with direct_num_workers=2 in multi_threading mode intermittently
@@ -22,9 +19,11 @@ from tracemill.errors import ConfigError
 LOCAL_DEFAULTS = ["--runner=DirectRunner", "--direct_num_workers=1"]
 
 
-def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+def pipeline_options(beam_args: list[str]):
     """Beam flags pass through unchanged; without --runner the local runner is selected explicitly
     (DirectRunner may otherwise try to fetch the Prism binary, which fails offline)."""
+    from apache_beam.options.pipeline_options import PipelineOptions  # lazy: keeps `--help` fast
+
     args = list(beam_args)
     if not any(a.startswith("--runner") for a in args):
         args = [*LOCAL_DEFAULTS, *args]
@@ -48,7 +47,9 @@ def prepare_out_dir(out_dir: str, owned: list[str]) -> None:
             target.unlink()
 
 
-def run_pipeline(build, options: PipelineOptions) -> float:
+def run_pipeline(build, options) -> float:
+    import apache_beam as beam
+
     start = time.monotonic()
     with beam.Pipeline(options=options) as p:
         build(p)
@@ -58,9 +59,9 @@ def run_pipeline(build, options: PipelineOptions) -> float:
 def enable_progress() -> None:
     log = logging.getLogger("tracemill.progress")
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("  %(message)s"))
-        log.addHandler(handler)
+        from tracemill.progress import ProgressHandler  # a bar on a terminal, plain lines otherwise
+
+        log.addHandler(ProgressHandler(sys.stderr))
     log.setLevel(logging.INFO)
     log.propagate = False
 

@@ -16,7 +16,14 @@ from tracemill.verify.grading import selection_files
 
 REASON_BY_OUTCOME = {"resolved": "resolved", "unresolved": "fail", "timeout": "timeout",
                      "patch_failed": "patch_failed"}
+# A rollout with nothing to grade keeps why it stopped: a timeout or persistent malformed tool calls
+# are the policy's failures and are labelled as such; anything else simply produced no patch.
+REASON_BY_EXIT_STATUS = {"timeout": "timeout", "format_error": "format_error"}
 _SFT_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")
+
+
+def reason_without_test_run(exit_status: str | None) -> str:
+    return REASON_BY_EXIT_STATUS.get(exit_status or "", "no_patch")
 
 
 def sft_message(m: dict) -> dict:
@@ -43,7 +50,7 @@ def verifier(task: dict) -> dict:
 def outcome_of(traj: dict, test_run: dict | None) -> tuple[bool, str]:
     """(resolved, reason) for a rollout; a missing patch is `no_patch` without any test run."""
     if test_run is None:
-        return False, "no_patch"
+        return False, reason_without_test_run(traj.get("exit_status"))
     return test_run["resolved"], REASON_BY_OUTCOME[test_run["outcome"]]
 
 

@@ -27,7 +27,8 @@ def emitted(record: dict, stage: str = "emit") -> dict:
 
 
 def is_input_level(rej: dict) -> bool:
-    return rej["record_kind"] in INPUT_KINDS or rej["record_kind"] == "unknown"
+    """A rejection of a record read from an input file (not of an example derived in the run)."""
+    return rej["record_kind"] in INPUT_KINDS or rej["record_kind"] == "unknown" or rej.get("line") is not None
 
 
 class _SettleRollout(beam.DoFn):

@@ -32,8 +32,10 @@ class _Decide(beam.DoFn):
 
 
 def _example_rejection(example: dict, split: str, rej: Rejection) -> dict:
-    tagged = {**example, "_origin": {"kind": f"{split}_example", "source": example.get("source"), "line": None}}
-    return rejection_record(tagged, f"mix_{split}", rej)
+    # Examples read from input files keep their origin (file, line); derived ones name their source.
+    if "_origin" not in example:
+        example = {**example, "_origin": {"kind": f"{split}_example", "source": example.get("source"), "line": None}}
+    return rejection_record(example, f"mix_{split}", rej)
 
 
 class MixSplit(beam.PTransform):

@@ -64,13 +64,14 @@ class GradeRollouts(beam.PTransform):
     def __init__(self, tasks, grading: GradingConfig, sampling: SamplingConfig, repos: dict[str, str]):
         super().__init__()
         self.tasks, self.grader = tasks, _Grader(grading, sampling, repos)
+        self.concurrency = grading.concurrency
 
     def expand(self, rollouts):
         known = rollouts | "JoinTasks" >> Stage("join_tasks", require_known_task, tasks=self.tasks)
         # Spread sandbox work over workers before the expensive step.
         graded = (known.kept
                   | "SpreadGrading" >> beam.Reshuffle()
-                  | "Grade" >> Stage("grade", self.grader, tasks=self.tasks))
+                  | "Grade" >> Stage("grade", self.grader, concurrency=self.concurrency, tasks=self.tasks))
         return {"kept": graded.kept,
                 "rejected": (known.rejected, graded.rejected) | "Rejected" >> beam.Flatten(),
                 "dead": (known.dead, graded.dead) | "Dead" >> beam.Flatten()}

@@ -5,44 +5,55 @@ from __future__ import annotations
 import sys
 import time
 
-from pipelines import sft_mix
-from tracemill import audit_db
 from tracemill.config import load_config
-from tracemill.manifest import build_manifest, describe_inputs, write_json
 from tracemill.runner import enable_progress, pipeline_options, prepare_out_dir, run_pipeline, summary_table, \
     write_run_info
 
-OWNED = [*sft_mix.OUTPUTS, "manifest.json", "run_info.json", "audit.duckdb"]
+OUTPUT_FOLDERS = ["tasks", "trajectories", "test_runs", "sft", "rl", "rejections", "dispositions", "timings"]
+OWNED = [*OUTPUT_FOLDERS, "manifest.json", "run_info.json", "audit.duckdb", "card.html", "card.md", "card_plots"]
+
+
+def add_mix_arguments(p, default_out: str) -> None:
+    p.add_argument("--config", metavar="FILE", help="YAML preset overriding the defaults")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                   help="override one config value, e.g. --set mix.sft.token_budget=5000 (repeatable)")
+    p.add_argument("--out", default=default_out, metavar="DIR", help=f"output folder (default: {default_out})")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 def register(sub) -> None:
     p = sub.add_parser("sft-mix", help="tasks + rollouts -> graded, deduplicated SFT and RL mixtures",
-                       description="Read tasks and recorded rollouts, validate, deduplicate, grade every rollout "
-                                   "by running its tests in a bubblewrap sandbox, rejection-sample into SFT/RL "
-                                   "examples, mix by weights and token budgets, and write Parquet/JSONL shards, "
-                                   "a manifest and audit.duckdb. Defaults run the bundled sample.")
-    p.add_argument("--config", metavar="FILE", help="YAML preset overriding the defaults")
-    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
-                   help="override one config value, e.g. --set mix.sft.token_budget=5000 (repeatable)")
-    p.add_argument("--out", default="out/sft-mix", metavar="DIR", help="output folder (default: out/sft-mix)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=run, accepts_beam_args=True)
+                       description="Read tasks and recorded rollouts, validate, filter, deduplicate, grade every "
+                                   "rollout by running its tests in a bubblewrap sandbox, rejection-sample into "
+                                   "SFT/RL examples, mix by weights and token budgets, and write Parquet/JSONL "
+                                   "shards, a manifest, audit.duckdb and a data card. Defaults run the bundled "
+                                   "sample.")
+    add_mix_arguments(p, "out/sft-mix")
+    p.set_defaults(func=run, accepts_beam_args=True, pipeline_name="sft-mix", preset=())
 
 
 def run(args, beam_args: list[str]) -> int:
-    cfg = load_config(args.config, args.overrides)
+    # Heavy imports (Beam, datasketch, matplotlib) only when the command runs, so `--help` is instant.
+    from pipelines import sft_mix
+    from tracemill import audit_db, card
+    from tracemill.manifest import build_manifest, describe_inputs, write_json
+
+    cfg = load_config(args.config, [*args.preset, *args.overrides])
     out = args.out.rstrip("/")
     prepare_out_dir(out, OWNED)
     if not args.quiet:
         enable_progress()
-        print(f"tracemill sft-mix -> {out}", file=sys.stderr)
+        print(f"tracemill {args.pipeline_name} -> {out}", file=sys.stderr)
     started = time.time()
-    inputs = describe_inputs({"task": cfg.inputs.tasks, "trajectory": cfg.inputs.rollouts})
+    inputs = describe_inputs({"task": cfg.inputs.tasks, "trajectory": cfg.inputs.rollouts,
+                              "sft_example": cfg.inputs.sft_examples})
     seconds = run_pipeline(lambda p: sft_mix.build(p, cfg, out), pipeline_options(beam_args))
-    manifest = build_manifest("sft-mix", cfg, out, inputs, list(sft_mix.OUTPUTS))
+    deterministic = [n for n in sft_mix.OUTPUTS if n not in sft_mix.MEASUREMENTS]
+    manifest = build_manifest(args.pipeline_name, cfg, out, inputs, deterministic)
     write_json(out, "manifest.json", manifest)
     if "://" not in out:
         audit_db.create(out)
+        card.write(out, manifest)
     write_run_info(out, {"started_at": started, "pipeline_seconds": round(seconds, 3),
                          "total_seconds": round(time.time() - started, 3), "beam_args": beam_args})
     print(summary_table(manifest), file=sys.stderr)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -69,6 +68,7 @@ def build_command(
     ro_paths: tuple[str, ...] = (),
     rw_paths: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
+    links: tuple[tuple[str, str], ...] = (),
 ) -> list[str]:
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     for p in _SYSTEM_RO:
@@ -80,6 +80,8 @@ def build_command(
         cmd += ["--ro-bind", p, p]
     for p in (str(workdir), *rw_paths):
         cmd += ["--bind", p, p]
+    for alias, target in links:  # e.g. /repo -> the work tree, the path an agent's prompt promises
+        cmd += ["--symlink", target, alias]
     cmd += ["--chdir", str(workdir), "--clearenv"]
     base_env = {
         "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
@@ -94,14 +96,14 @@ def build_command(
     return [*cmd, "--", *argv]
 
 
-def _limit_resources(limits: SandboxLimits):
-    def apply() -> None:
-        mem = limits.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 1024 * 1024, 512 * 1024 * 1024))
+def limit_prefix(limits: SandboxLimits) -> list[str]:
+    """util-linux `prlimit` in front of bwrap sets the limits the sandboxed tree inherits.
 
-    return apply
+    Not a `preexec_fn`: that forces a real fork() in which C-level atfork handlers run (gRPC's, once
+    Beam's SDK harness has loaded it, abort the child); without it CPython uses vfork and exec.
+    """
+    mem = limits.memory_mb * 1024 * 1024
+    return ["prlimit", f"--as={mem}", "--core=0", f"--fsize={512 * 1024 * 1024}", "--"]
 
 
 def _decode(data: bytes, cap: int) -> str:
@@ -118,11 +120,13 @@ def run_sandboxed(
     rw_paths: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     stdin: bytes | None = None,
+    links: tuple[tuple[str, str], ...] = (),
 ) -> SandboxResult:
     """Run `argv` in a fresh sandbox rooted at `workdir`; never raises for the child's behaviour."""
     if not bwrap_available():
         return SandboxResult(ExecStatus.INFRA_ERROR, None, "", "", 0.0, "bwrap not found on PATH")
-    cmd = build_command(argv, workdir=Path(workdir), ro_paths=ro_paths, rw_paths=rw_paths, env=env)
+    cmd = limit_prefix(limits) + build_command(argv, workdir=Path(workdir), ro_paths=ro_paths, rw_paths=rw_paths,
+                                               env=env, links=links)
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -131,7 +135,6 @@ def run_sandboxed(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_limit_resources(limits),
         )
     except OSError as exc:
         return SandboxResult(ExecStatus.INFRA_ERROR, None, "", "", 0.0, f"could not start bwrap: {exc}", cmd)
@@ -149,7 +152,7 @@ def run_sandboxed(
         return SandboxResult(ExecStatus.TIMEOUT, None, stdout, stderr, duration,
                              f"wall-clock limit {limits.timeout_s}s exceeded", cmd)
     rc = proc.returncode
-    if rc != 0 and stderr.startswith("bwrap:"):
+    if rc != 0 and (stderr.startswith("bwrap:") or stderr.startswith("prlimit:")):
         return SandboxResult(ExecStatus.INFRA_ERROR, rc, stdout, stderr, duration, stderr.strip()[:500], cmd)
     if rc == -signal.SIGKILL or "MemoryError" in stderr[-2000:]:
         status = ExecStatus.MEMORY if rc != 0 else ExecStatus.OK
