@@ -59,7 +59,8 @@ def test_datasketch_default_band_choice_misses_pairs_that_querying_lower_finds(c
     assert score(candidates, truth).recall < 0.9  # the known weakness this design fixes
 
 
-def test_beam_and_in_process_paths_reject_the_same_records(corpus):
+@pytest.mark.parametrize("band_partitions", [64, None])
+def test_beam_and_in_process_paths_reject_the_same_records(corpus, band_partitions):
     docs = corpus[0][:400]
     ids = [d["id"] for d in docs]
     signer = Signer()
@@ -70,6 +71,6 @@ def test_beam_and_in_process_paths_reject_the_same_records(corpus):
     assert expected
     with TestPipeline() as p:
         out = p | beam.Create(docs) | DedupNearDuplicates("near_dedup", text_fn=lambda r: r["text"],
-                                                          threshold=THRESHOLD)
+                                                          threshold=THRESHOLD, band_partitions=band_partitions)
         assert_that(out[REJECTED] | beam.Map(lambda r: (r["record_id"], r["duplicate_of"], r["similarity"])),
                     equal_to(expected))

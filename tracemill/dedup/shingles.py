@@ -190,20 +190,28 @@ def batch_shingle_hashes(texts: list[str], ngram: int = 5) -> tuple[np.ndarray, 
     return (h >> _S32).astype(np.uint32), counts
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    # Sort + neighbour comparison: several times faster here than np.unique's hash-table path.
+    out = np.sort(values)
+    if len(out) > 1:
+        out = out[np.concatenate(([True], out[1:] != out[:-1]))]
+    return out
+
+
 def shingle_hashes(text: str, ngram: int = 5) -> np.ndarray:
     """The set of shingle hashes of `text` as a sorted, unique uint32 array (may be empty)."""
-    return np.unique(batch_shingle_hashes([text], ngram)[0])
+    return sorted_unique(batch_shingle_hashes([text], ngram)[0])
 
 
 def ngram_hashes64(text: str, ngram: int) -> np.ndarray:
     """Sorted unique 64-bit token n-gram hashes, for large overlap indexes where 32 bits would collide."""
-    return np.unique(batch_ngram_hashes64([text], ngram)[0])
+    return sorted_unique(batch_ngram_hashes64([text], ngram)[0])
 
 
 def split_unique(flat: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
     """Per-text sorted unique uint32 hash sets from `batch_shingle_hashes` output, with one global sort."""
     doc = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
-    keyed = np.unique((doc << _S32) | flat.astype(np.uint64))
+    keyed = sorted_unique((doc << _S32) | flat.astype(np.uint64))
     doc_ids = (keyed >> _S32).astype(np.int64)
     bounds = np.searchsorted(doc_ids, np.arange(len(counts) + 1))
     values = (keyed & np.uint64(0xFFFFFFFF)).astype(np.uint32)
