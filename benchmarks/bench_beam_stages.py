@@ -102,5 +102,5 @@ def run(size: str) -> dict:
                 s["Beam GroupByKey"], "cost", 5.0, "cost <= 5x loop")]
     return {"title": "Beam stage overhead", "rows": rows, "notes": [
         (f"{n:,} trajectory records ({mb:.0f} MB of JSONL), DirectRunner with the CLI's defaults "
-        "(2 workers, multi-threaded); Beam times include pipeline start-up"),
+        "(one worker); Beam times include pipeline start-up"),
         "ratio = Beam CPU time / loop CPU time for the same work (lower is better)"]}

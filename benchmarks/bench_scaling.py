@@ -28,7 +28,10 @@ TOKENS = 200
 
 def _usage() -> dict:
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return {"cpu_s": r.ru_utime + r.ru_stime, "peak_rss_mb": r.ru_maxrss / 1024}
+    # VmHWM is this process's own high-water mark; ru_maxrss can carry the parent's across exec.
+    hwm = next((int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+                if line.startswith("VmHWM:")), r.ru_maxrss)
+    return {"cpu_s": r.ru_utime + r.ru_stime, "peak_rss_mb": hwm / 1024}
 
 
 def child_beam(path: str, out: str) -> dict:
