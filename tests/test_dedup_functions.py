@@ -135,3 +135,18 @@ def test_hash_to_min_too_few_rounds_is_detected():
 def test_planted_corpus_is_deterministic():
     assert list(planted_corpus(50, seed=3)) == list(planted_corpus(50, seed=3))
     assert list(planted_corpus(50, seed=3)) != list(planted_corpus(50, seed=4))
+
+
+def test_text_functions_per_record_kind():
+    from tracemill.dedup.texts import text_function
+    from tracemill.errors import ConfigError
+
+    traj = {"messages": [{"role": "user", "content": "fix it"},
+                         {"role": "assistant", "content": None, "tool_calls": [
+                             {"id": "1", "type": "function", "function": {"name": "bash", "arguments": "{\"c\": 1}"}}]}],
+            "patch": "diff"}
+    assert text_function("trajectory.text")(traj) == "fix it\n{\"c\": 1}\ndiff"
+    assert text_function("task.patch")({"patch": "p"}) == "p"
+    assert text_function("trace.source")({"source": "def f(): pass"}) == "def f(): pass"
+    with pytest.raises(ConfigError, match="task.patch"):
+        text_function("task.nothing")
