@@ -17,7 +17,7 @@ from tracemill.beam.stage import KEPT, Stage, apply_stage
 from tracemill.records import Rejection
 from tracemill.runner import pipeline_options
 
-SIZES = {"smoke": (500, 1), "quick": (100_000, 1), "full": (500_000, 3)}  # (records, repeats)
+SIZES = {"smoke": (500, 1), "quick": (100_000, 1), "full": (300_000, 3)}  # (records, repeats)
 DISTINCT = 5_000  # distinct trajectory bodies; ids differ, so every record is its own
 
 

@@ -22,6 +22,7 @@ _C1, _C2 = np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35)
 _S16, _S13 = np.uint32(16), np.uint32(13)
 # Shingles per numpy call: a (128 x 8192) uint32 product is 4 MB, which measured fastest here.
 _CHUNK_ROWS = 8192
+TEXT_BATCH = 256  # texts shingled together: big enough to amortise numpy calls, small in memory
 
 
 @functools.cache
@@ -88,12 +89,20 @@ class Signer:
         return out
 
     def sketch(self, texts: Sequence[str], with_sets: bool = False):
-        """(signatures, per-text unique hash sets or None) for a batch of texts."""
-        flat, counts = batch_shingle_hashes(list(texts), self.ngram)
-        return self.from_flat(flat, counts), (split_unique(flat, counts) if with_sets else None)
+        """(signatures, per-text unique hash sets or None) for texts, in batches of TEXT_BATCH.
+
+        Batching bounds the working memory (each batch's bytes, token and shingle arrays).
+        """
+        sigs, sets = [], [] if with_sets else None
+        for i in range(0, max(len(texts), 1), TEXT_BATCH):
+            flat, counts = batch_shingle_hashes(list(texts[i : i + TEXT_BATCH]), self.ngram)
+            sigs.append(self.from_flat(flat, counts))
+            if with_sets:
+                sets.extend(split_unique(flat, counts))
+        return np.concatenate(sigs), sets
 
     def signatures(self, texts: Sequence[str]) -> np.ndarray:
-        return self.from_flat(*batch_shingle_hashes(list(texts), self.ngram))
+        return self.sketch(texts)[0]
 
     def signature(self, text: str) -> np.ndarray:
         return self.signatures([text])[0]
