@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tracemill.errors import ConfigError
+from tracemill.errors import ConfigError, RecordError
+from tracemill.records import canonical_json
 
 
 def trajectory_text(record: dict) -> str:
@@ -50,3 +51,46 @@ def text_function(name: str) -> Callable[[dict], str]:
         return TEXT_FUNCTIONS[name]
     except KeyError:
         raise ConfigError(f"unknown dedup text {name!r}; choose one of {', '.join(sorted(TEXT_FUNCTIONS))}") from None
+
+
+# Field accessors for `tracemill dedup` / `decontam` on arbitrary JSONL (picklable, shipped to workers).
+
+
+class IdField:
+    """A record's id from field `name`: strings as they are, integers as their decimal text."""
+
+    def __init__(self, name: str = "id"):
+        self.name = name
+
+    def __call__(self, record: dict) -> str:
+        value = record[self.name]
+        return value if isinstance(value, str) else canonical_json(value)
+
+
+class RequireId:
+    """Stage function: dead-letter records whose id field is missing or not a string/integer."""
+
+    def __init__(self, name: str = "id"):
+        self.name = name
+
+    def __call__(self, record: dict) -> dict:
+        value = record.get(self.name)
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise RecordError(f"record has no string or integer `{self.name}`", path=f"$.{self.name}",
+                              reason="missing_id")
+        return record
+
+
+class FieldText:
+    """The text to compare: a string field as is, any other JSON value canonically serialised."""
+
+    def __init__(self, name: str, required: bool = True):
+        self.name, self.required = name, required
+
+    def __call__(self, record: dict) -> str | None:
+        if self.name not in record:
+            if not self.required:
+                return None
+            raise RecordError(f"record has no field {self.name!r}", path=f"$.{self.name}", reason="missing_field")
+        value = record[self.name]
+        return value if isinstance(value, str) else canonical_json(value)
