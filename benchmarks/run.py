@@ -78,6 +78,10 @@ def markdown(report: dict) -> str:
             out.append("")
         for note in res.get("notes", []):
             out.append(f"- {note}")
+        # Modules with their own result shape: show their medians and ratios rather than nothing.
+        own = {k: res[k] for k in ("medians", "ratios") if k in res}
+        if own and not res.get("rows"):
+            out += ["```json", json.dumps(own, indent=2, sort_keys=True), "```"]
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
