@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -41,7 +41,7 @@ def _ensure_dir(path: str) -> None:
     # Shards of one output are written concurrently; whoever creates the folder first wins.
     try:
         FileSystems.mkdirs(path)
-    except (IOError, OSError, RuntimeError):
+    except (OSError, RuntimeError):
         if not FileSystems.exists(path):
             raise
 
