@@ -1,0 +1,1 @@
+"""Pure predicates over records: (record, limits) -> Rejection | None, grouped by record kind."""

@@ -1,0 +1,1 @@
+"""Beam pipelines: composition only; worker code lives in tracemill/."""

@@ -1,0 +1,41 @@
+"""Mutate-fix tasks: mutants -> dedup -> screen (covering tests) -> cap -> confirm (full run) -> filter -> sinks."""
+
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from tracemill.beam.stage import DEAD, KEPT, REJECTED, Stage
+from tracemill.taskgen.outputs import REJECTIONS, TASKS
+from tracemill.taskgen.transforms import DedupExactPatches, KeepFirstN, ValidateInParallel, WriteJsonl, validate_task
+
+
+def build(p, candidates: list[dict], *, screen, confirm, task_filter, max_tasks: int | None, out_dir: Path,
+          workers: int | None = None):
+    """Compose the pipeline on `p`; returns (tasks, rejections) PCollections."""
+    mutants = p | "Candidates" >> beam.Create(candidates, reshuffle=False)
+    unique = mutants | "DedupBugPatches" >> DedupExactPatches("dedup", "bug_patch")
+    screened = unique[KEPT] | "Screen" >> ValidateInParallel("screen", screen, workers)
+    capped = screened[KEPT] | "CapTasks" >> KeepFirstN("cap", max_tasks, rank=operator.itemgetter("seq"))
+    confirmed = capped[KEPT] | "Confirm" >> ValidateInParallel("confirm", confirm, workers)
+    filtered = confirmed[KEPT] | "FilterTasks" >> Stage("filter", task_filter)
+    checked = filtered[KEPT] | "CheckSchema" >> Stage("schema", validate_task)
+    rejections = (
+        (unique[REJECTED], screened[REJECTED], screened[DEAD], capped[REJECTED], confirmed[REJECTED],
+         confirmed[DEAD], filtered[REJECTED], filtered[DEAD], checked[REJECTED], checked[DEAD])
+        | "AllRejections" >> beam.Flatten()
+    )
+    checked[KEPT] | "WriteTasks" >> WriteJsonl("tasks", str(Path(out_dir) / TASKS))
+    rejections | "WriteRejections" >> WriteJsonl("rejections", str(Path(out_dir) / REJECTIONS))
+    return checked[KEPT], rejections
+
+
+def run(candidates: list[dict], *, out_dir: Path, beam_args: list[str] | None = None, **kwargs) -> None:
+    options = PipelineOptions(beam_args or [])
+    if not options.get_all_options().get("runner"):
+        options = PipelineOptions([*(beam_args or []), "--runner=DirectRunner"])
+    with beam.Pipeline(options=options) as p:
+        build(p, candidates, out_dir=out_dir, **kwargs)

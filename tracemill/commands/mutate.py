@@ -1,0 +1,78 @@
+"""`tracemill mutate`: synthetic bugs in a passing repository become verified mutate-fix tasks."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from filters.task import TaskFilter, TaskFilterConfig
+from tracemill.errors import ConfigError
+from tracemill.taskgen.outputs import write_manifest
+from tracemill.taskgen.repository import mutation_candidates, prepare_repo
+from tracemill.taskgen.statements import LlmStatementWriter
+from tracemill.taskgen.validation import MutantConfirm, MutantScreen, ValidationSettings
+
+
+def register(sub) -> None:
+    p = sub.add_parser("mutate", help="turn a passing Python repository into mutate-fix tasks (AST bug operators)",
+                       description=__doc__)
+    p.add_argument("--repo", required=True, type=Path, help="source tree or git work tree (never modified)")
+    p.add_argument("--out", required=True, type=Path, help="output dir: tasks.jsonl, rejections.jsonl, manifest.json")
+    p.add_argument("--max-tasks", type=int, default=50, help="emit at most this many validated tasks (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the mutant choice (default 0)")
+    p.add_argument("--oversample", type=float, default=3.0,
+                   help="mutants screened per wanted task (default 3.0); surplus is rejected as over_max_tasks")
+    p.add_argument("--repeats", type=int, default=3, help="clean-suite runs used to detect flaky tests (default 3)")
+    p.add_argument("--workers", type=int, default=None, help="parallel test runs (default: core count)")
+    p.add_argument("--timeout", type=float, default=300.0, help="wall-clock limit per test run, seconds")
+    p.add_argument("--min-pass-ratio", type=float, default=0.9,
+                   help="reject the repository when its clean suite passes less than this (default 0.9)")
+    p.add_argument("--collection-errors", choices=("keep", "reject"), default="keep",
+                   help="tasks whose buggy side fails test collection: keep flagged, or reject (default keep)")
+    p.add_argument("--llm-model", default=None, help="rewrite problem statements with this model (off by default)")
+    p.add_argument("--llm-base-url", default=None, help="OpenAI-compatible endpoint for --llm-model")
+    p.set_defaults(func=run, accepts_beam_args=True)
+
+
+def run(args, beam_args) -> int:
+    from pipelines import tasks_from_mutations
+
+    if args.max_tasks is not None and args.max_tasks < 1:
+        raise ConfigError("--max-tasks must be >= 1")
+    started = time.monotonic()
+    settings = ValidationSettings(repeats=args.repeats, timeout_s=args.timeout, min_pass_ratio=args.min_pass_ratio)
+    prepared = prepare_repo(args.repo, settings)
+    wanted = int(args.max_tasks * args.oversample) if args.max_tasks else None
+    candidates, enumerated = mutation_candidates(prepared, seed=args.seed, limit=wanted)
+    task_filter = TaskFilter(TaskFilterConfig(collection_error=args.collection_errors))
+    if args.llm_model:
+        writer = LlmStatementWriter(args.llm_model, args.llm_base_url)
+        base_filter = task_filter
+        task_filter = lambda t: (lambda r: writer(r) if isinstance(r, dict) else r)(base_filter(t))  # noqa: E731
+    screen = MutantScreen(prepared.repo_path, prepared.base_commit, prepared.spec, prepared.baseline.passing,
+                          prepared.covmap, settings)
+    confirm = MutantConfirm(prepared.repo_path, prepared.base_commit, prepared.spec, prepared.baseline.runs,
+                            prepared.task_fields(), settings)
+    args.out.mkdir(parents=True, exist_ok=True)
+    t_pipe = time.monotonic()
+    tasks_from_mutations.run(candidates, out_dir=args.out, beam_args=beam_args, screen=screen, confirm=confirm,
+                             task_filter=task_filter, max_tasks=args.max_tasks, workers=args.workers)
+    wall = time.monotonic() - started
+    config = {"max_tasks": args.max_tasks, "seed": args.seed, "oversample": args.oversample,
+              "repeats": args.repeats, "timeout_s": args.timeout, "min_pass_ratio": args.min_pass_ratio,
+              "collection_errors": args.collection_errors, "llm_model": args.llm_model}
+    manifest = write_manifest(
+        args.out, pipeline="tasks_from_mutations", config=config, seed=args.seed, input_count=len(candidates),
+        inputs=[{"path": prepared.source_path, "kind": "source_tree", "sha256": prepared.base_commit,
+                 "records": len(candidates)}],
+        metrics={"mutants_enumerated": enumerated, "flaky_tests": prepared.baseline.flaky,
+                 "clean_run": prepared.spec.clean_run | {"duration_s": None}, "env": prepared.spec.to_json()
+                 | {"clean_run": None}})
+    stats = {"wall_s": round(wall, 2), "pipeline_s": round(time.monotonic() - t_pipe, 2), **prepared.timings,
+             "tasks": manifest["counts"]["total"]["emitted"], "candidates": len(candidates)}
+    (args.out / "run_stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
+    total = manifest["counts"]["total"]
+    print(f"mutate: {total['input']} candidates -> {total['emitted']} tasks, {total['filtered']} filtered, "
+          f"{total['deduplicated']} duplicates, {total['dead_lettered']} dead-lettered ({wall:.0f}s) -> {args.out}")
+    return 0 if manifest["counts"]["reconciled"] else 1

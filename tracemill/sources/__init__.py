@@ -1,0 +1,1 @@
+"""Sources of candidate records: git history, mutations."""
