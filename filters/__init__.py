@@ -1,1 +1,1 @@
-"""Pure predicates over records: (record, limits) -> Rejection | None, grouped by record kind."""
+"""Filters: small pure functions that measure a signal, compare it with a configured limit and say why."""

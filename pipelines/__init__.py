@@ -1,1 +1,1 @@
-"""Beam pipelines: composition only; worker code lives in tracemill/."""
+"""Pipelines: composition only. Each module reads like a table of contents; worker code lives in tracemill."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
@@ -29,11 +30,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _QuietBeamImports(logging.Filter):
+    # Beam's GCP I/O modules warn at import time about optional clients nobody asked for.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools" not in record.getMessage()
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Sandboxed runs fork while Beam's gRPC threads are alive; gRPC's fork handlers only log noise.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietBeamImports())
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

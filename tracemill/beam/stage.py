@@ -20,11 +20,11 @@ KEPT, REJECTED, DEAD = "kept", "rejected", "dead"
 log = logging.getLogger(__name__)
 
 
-def apply_stage(fn: Callable, record: dict, stage: str, infra_retries: int = 0):
+def apply_stage(fn: Callable, record: dict, stage: str, infra_retries: int = 0, **side):
     """(tag, value) for one record: the same routing the DoFn does, usable without Beam."""
     for attempt in range(infra_retries + 1):
         try:
-            out = fn(record)
+            out = fn(record, **side)
         except InfraError as exc:
             if attempt < infra_retries:
                 continue
@@ -42,19 +42,23 @@ class _StageFn(beam.DoFn):
     def __init__(self, fn: Callable, stage: str, infra_retries: int):
         self._fn, self._stage, self._retries = fn, stage, infra_retries
 
-    def process(self, record):
-        tag, value = apply_stage(self._fn, record, self._stage, self._retries)
+    def process(self, record, **side):
+        tag, value = apply_stage(self._fn, record, self._stage, self._retries, **side)
         yield value if tag == KEPT else pvalue.TaggedOutput(tag, value)
 
 
 class Stage(beam.PTransform):
-    """Apply `fn` to each record; outputs tagged `kept`, `rejected`, `dead`."""
+    """Apply `fn` to each record; outputs tagged `kept`, `rejected`, `dead`.
 
-    def __init__(self, stage: str, fn: Callable, infra_retries: int = 0):
+    Keyword side inputs (e.g. `tasks=beam.pvalue.AsDict(...)`) are passed to `fn` by name.
+    """
+
+    def __init__(self, stage: str, fn: Callable, infra_retries: int = 0, **side_inputs):
         super().__init__(label=stage)
-        self.stage, self.fn, self.infra_retries = stage, fn, infra_retries
+        self.stage, self.fn, self.infra_retries, self.side = stage, fn, infra_retries, side_inputs
 
     def expand(self, pcoll):
-        return pcoll | beam.ParDo(_StageFn(self.fn, self.stage, self.infra_retries)).with_outputs(
+        fn = _StageFn(self.fn, self.stage, self.infra_retries)
+        return pcoll | beam.ParDo(fn, **self.side).with_outputs(
             REJECTED, DEAD, main=KEPT
         )

@@ -1,0 +1,99 @@
+"""`tracemill sft-mix`: tasks + recorded rollouts -> validated, deduplicated, sandbox-graded, rejection-
+sampled SFT and RL mixtures, with a rejection stream and a disposition ledger.
+
+read -> parse -> validate -> join tasks -> exact dedup -> near dedup -> grade -> sample -> mix -> write
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from tracemill.beam.dispositions import DedupTasks, SettleRollouts, emitted, from_rejection, is_input_level
+from tracemill.beam.mix import MixSplit
+from tracemill.beam.rollouts import GradeRollouts
+from tracemill.beam.stage import Stage
+from tracemill.config import Config
+from tracemill.readers import ReadJsonLines, parse_line
+from tracemill.records import stable_hash
+from tracemill.sinks import WriteShards
+from tracemill.tokens import render_trajectory
+from tracemill.validate import validator
+
+# output name -> (schema, sort key)
+OUTPUTS = {
+    "tasks": ("task", lambda r: r["instance_id"]),
+    "trajectories": ("trajectory", lambda r: r["traj_id"]),
+    "test_runs": ("test_run", lambda r: r["run_id"]),
+    "sft": ("sft_example", lambda r: r["id"]),
+    "rl": ("rl_example", lambda r: r["id"]),
+    "rejections": ("rejection", lambda r: f"{r['record_kind']}|{r['record_id']}|{r['stage']}"),
+    "dispositions": ("disposition", lambda r: f"{r['source']}|{r['line']:09d}|{r['record_id']}"
+                     if r["line"] is not None else f"{r['source']}|~|{r['record_id']}"),
+}
+
+
+def trajectory_content_key(traj: dict) -> str:
+    return stable_hash(traj["instance_id"], traj["messages"], traj.get("patch"))
+
+
+def read_validated(p, paths, kind: str, schema: str):
+    lines = p | f"Read[{kind}]" >> ReadJsonLines(paths, kind)
+    parsed = lines | f"Parse[{kind}]" >> Stage(f"parse_{kind}", parse_line)
+    valid = parsed.kept | f"Validate[{kind}]" >> Stage(f"validate_{kind}", validator(schema))
+    return valid.kept, [parsed.dead, valid.dead, valid.rejected, parsed.rejected]
+
+
+def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
+    tasks, task_losses = read_validated(p, cfg.inputs.tasks, "task", "task")
+    rollouts, rollout_losses = read_validated(p, cfg.inputs.rollouts, "trajectory", "trajectory")
+
+    tasks = tasks | "DedupTasks" >> DedupTasks()
+    task_index = beam.pvalue.AsDict(tasks.kept | "IndexTasks" >> beam.Map(lambda t: (t["instance_id"], t)))
+
+    losses = [*task_losses, *rollout_losses, tasks.rejected]
+    if cfg.dedup.exact:
+        from tracemill.beam.dedup import DedupExact  # TEMP until dedup lands
+        exact = rollouts | "DedupExact" >> DedupExact("dedup_exact", key_fn=trajectory_content_key)
+        rollouts = exact["kept"]
+        losses.append(exact["rejected"])
+    if cfg.dedup.near:
+        from tracemill.beam.dedup import DedupNearDuplicates  # TEMP
+        near = rollouts | "DedupNear" >> DedupNearDuplicates(
+            "dedup_near", text_fn=render_trajectory, threshold=cfg.dedup.threshold, num_perm=cfg.dedup.num_perm,
+            ngram=cfg.dedup.ngram, seed=cfg.dedup.seed)
+        rollouts = near["kept"]
+        losses.append(near["rejected"])
+
+    graded = rollouts | "GradeRollouts" >> GradeRollouts(task_index, cfg.grading, cfg.sampling, cfg.inputs.repos)
+    losses += [graded["rejected"], graded["dead"]]
+    bundles = graded["kept"]
+
+    trajectories = bundles | "Trajectories" >> beam.Map(lambda b: b["trajectory"])
+    test_runs = bundles | "TestRuns" >> beam.FlatMap(lambda b: [b["test_run"]] if b["test_run"] else [])
+    sft = (bundles | "SftCandidates" >> beam.FlatMap(lambda b: [b["sft"]] if b["sft"] else [])
+           | "MixSft" >> MixSplit("sft", cfg.mix.sft, cfg.mix.seed))
+    rl = (bundles | "RlCandidates" >> beam.Map(lambda b: b["rl"])
+          | "MixRl" >> MixSplit("rl", cfg.mix.rl, cfg.mix.seed))
+    kept_examples = (sft.kept, rl.kept) | "KeptExamples" >> beam.Flatten()
+    settled = (trajectories, kept_examples) | "SettleRollouts" >> SettleRollouts()
+
+    input_rejections = losses | "InputRejections" >> beam.Flatten()
+    rejections = ((input_rejections, settled.rejected, sft.rejected, rl.rejected)
+                  | "AllRejections" >> beam.Flatten())
+    dispositions = ((input_rejections | "Ledger[rejected]" >> beam.Map(from_rejection),
+                     tasks.kept | "Ledger[tasks]" >> beam.Map(emitted),
+                     settled.rows)
+                    | "Ledger" >> beam.Flatten())
+    _ = is_input_level  # the ledger only ever holds input records; example drops stay in rejections
+
+    # Spread identical test runs (cache hits) to one record per run_id.
+    unique_runs = (test_runs | "KeyRuns" >> beam.Map(lambda r: (r["run_id"], r))
+                   | "OneRun" >> beam.CombinePerKey(lambda rs: min(rs, key=lambda r: r.get("traj_id") or ""))
+                   | "RunValues" >> beam.Values()
+                   | "DropTiming" >> beam.Map(lambda r: {**r, "duration_s": None, "traj_id": None}))
+
+    outputs = {"tasks": tasks.kept, "trajectories": trajectories, "test_runs": unique_runs, "sft": sft.kept,
+               "rl": rl.kept, "rejections": rejections, "dispositions": dispositions}
+    for name, pcoll in outputs.items():
+        schema, key = OUTPUTS[name]
+        pcoll | f"Write[{name}]" >> WriteShards(out_dir, name, schema, key, cfg.output.shards, cfg.output.jsonl)

@@ -1,0 +1,1 @@
+"""The bash-first agent interface shared by recorded and generated rollouts."""

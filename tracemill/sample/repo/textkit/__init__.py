@@ -1,0 +1,3 @@
+"""Small text utilities."""
+
+__version__ = "0.3.0"
