@@ -10,7 +10,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from tracemill.beam.stage import DEAD, KEPT, REJECTED, Stage
 from tracemill.taskgen.outputs import REJECTIONS, TASKS
-from tracemill.taskgen.transforms import DedupExactPatches, KeepFirstN, ValidateInParallel, WriteJsonl, validate_task
+from tracemill.taskgen.transforms import (
+    DedupExactPatches,
+    KeepFirstN,
+    ValidateInParallel,
+    WriteJsonl,
+    validate_task,
+)
 
 
 def build(p, candidates: list[dict], *, screen, confirm, task_filter, max_tasks: int | None, out_dir: Path,

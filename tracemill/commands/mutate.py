@@ -6,12 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from filters.task import TaskFilter, TaskFilterConfig
 from tracemill.errors import ConfigError
-from tracemill.taskgen.outputs import write_manifest
-from tracemill.taskgen.repository import mutation_candidates, prepare_repo
-from tracemill.taskgen.statements import LlmStatementWriter
-from tracemill.taskgen.validation import MutantConfirm, MutantScreen, ValidationSettings
 
 
 def register(sub) -> None:
@@ -36,7 +31,12 @@ def register(sub) -> None:
 
 
 def run(args, beam_args) -> int:
+    from filters.task import TaskFilter, TaskFilterConfig
     from pipelines import tasks_from_mutations
+    from tracemill.taskgen.outputs import write_manifest
+    from tracemill.taskgen.repository import mutation_candidates, prepare_repo
+    from tracemill.taskgen.statements import LlmStatementWriter
+    from tracemill.taskgen.validation import MutantConfirm, MutantScreen, ValidationSettings
 
     if args.max_tasks is not None and args.max_tasks < 1:
         raise ConfigError("--max-tasks must be >= 1")
@@ -49,7 +49,7 @@ def run(args, beam_args) -> int:
     if args.llm_model:
         writer = LlmStatementWriter(args.llm_model, args.llm_base_url)
         base_filter = task_filter
-        task_filter = lambda t: (lambda r: writer(r) if isinstance(r, dict) else r)(base_filter(t))  # noqa: E731
+        task_filter = lambda t: (lambda r: writer(r) if isinstance(r, dict) else r)(base_filter(t))
     screen = MutantScreen(prepared.repo_path, prepared.base_commit, prepared.spec, prepared.baseline.passing,
                           prepared.covmap, settings)
     confirm = MutantConfirm(prepared.repo_path, prepared.base_commit, prepared.spec, prepared.baseline.runs,
@@ -71,7 +71,7 @@ def run(args, beam_args) -> int:
                  | {"clean_run": None}})
     stats = {"wall_s": round(wall, 2), "pipeline_s": round(time.monotonic() - t_pipe, 2), **prepared.timings,
              "tasks": manifest["counts"]["total"]["emitted"], "candidates": len(candidates)}
-    (args.out / "run_stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
+    (args.out / "run_info.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
     total = manifest["counts"]["total"]
     print(f"mutate: {total['input']} candidates -> {total['emitted']} tasks, {total['filtered']} filtered, "
           f"{total['deduplicated']} duplicates, {total['dead_lettered']} dead-lettered ({wall:.0f}s) -> {args.out}")

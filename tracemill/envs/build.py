@@ -31,6 +31,8 @@ from tracemill.verify.pytest_runner import PytestRun, run_pytest, test_command
 SPEC_VERSION = 1
 # pytest runs the repo's suite; coverage powers the per-test coverage map of mutate-fix.
 TOOL_PACKAGES = ("pytest", "coverage")
+TEST_LIMITS = SandboxLimits(timeout_s=300.0)
+CLEAN_LIMITS = SandboxLimits(timeout_s=600.0)
 
 
 def cache_dir() -> Path:
@@ -70,7 +72,7 @@ class EnvSpec:
                 "PATH": f"{self.env_dir}/venv/bin:/usr/local/bin:/usr/bin:/bin"}
 
     def run_tests(self, tree: Path, selection: list[str] | None = None, *,
-                  limits: SandboxLimits = SandboxLimits(timeout_s=300.0),
+                  limits: SandboxLimits = TEST_LIMITS,
                   extra_args: tuple[str, ...] = (), ro_paths: tuple[str, ...] = (),
                   env: dict[str, str] | None = None) -> PytestRun:
         """Run pytest on `tree` with this environment's interpreter, in the sandbox."""
@@ -175,7 +177,7 @@ def ensure_env(tree: Path, repo: str, *, base_python: str | None = None, root: P
 
 
 def check_clean_run(spec: EnvSpec, tree: Path, *, min_pass_ratio: float = 0.9,
-                    limits: SandboxLimits = SandboxLimits(timeout_s=600.0)) -> dict:
+                    limits: SandboxLimits = CLEAN_LIMITS) -> dict:
     """Run the full suite once on the clean tree; raises ConfigError when it does not mostly pass."""
     run = spec.run_tests(Path(tree), limits=limits)
     summary = summarize(run)

@@ -18,7 +18,7 @@ from pathlib import Path
 DEPENDENCY_FILES = ("pyproject.toml", "setup.cfg", "setup.py")
 _REQ_GLOBS = ("requirements*.txt", "requirements/*.txt", "*requirements*.txt", "requirements-dev*.txt")
 _TEST_EXTRAS = ("test", "tests", "testing", "dev")
-_TEST_REQ_HINT = re.compile(r"test|dev|ci", re.I)
+_TEST_REQ_HINT = re.compile(r"test|dev|ci", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

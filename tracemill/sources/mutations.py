@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import ast
 import difflib
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from tracemill.records import stable_hash, unit_interval
 
@@ -164,7 +165,7 @@ def op_off_by_one(src: _Source, node: ast.AST) -> list[Edit] | None:
 
 
 def op_negate_condition(src: _Source, node: ast.AST) -> list[Edit] | None:
-    if isinstance(node, (ast.If, ast.While, ast.IfExp)) or isinstance(node, ast.Assert):
+    if isinstance(node, (ast.If, ast.While, ast.IfExp, ast.Assert)):
         test = node.test
         a, b = src.span(test)
         if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
@@ -265,7 +266,7 @@ def op_shuffle_lines(src: _Source, node: ast.AST) -> list[Edit] | None:
         block = getattr(node, field_name, None)
         if not isinstance(block, list):
             continue
-        for first, second in zip(block, block[1:]):
+        for first, second in itertools.pairwise(block):
             if (_single_line_simple(first) and _single_line_simple(second) and not isinstance(second, ast.Return)
                     and not isinstance(first, ast.Return) and first.col_offset == second.col_offset
                     and second.lineno == first.lineno + 1 and src.seg(first) != src.seg(second)):
@@ -383,16 +384,18 @@ def enumerate_mutants(path: str, text: str, *, covered_lines: set[int] | None = 
                     continue
                 if mutated == text or mutated in seen:
                     continue
-                try:
-                    # Compiles, and is a different program (not a formatting-only change).
-                    compile(mutated, path, "exec")
-                    if ast.dump(ast.parse(mutated)) == ast.dump(tree):
-                        continue
-                except (SyntaxError, ValueError):
-                    continue
                 seen.add(mutated)
                 out.append(Mutant(path, op_name, qualname, (first, last), tuple(edits), text, mutated))
     return out
+
+
+def is_valid(m: Mutant) -> bool:
+    """Compiles, and is a different program (not a formatting-only change)."""
+    try:
+        compile(m.mutated, m.path, "exec")
+        return ast.dump(ast.parse(m.mutated)) != ast.dump(ast.parse(m.original))
+    except (SyntaxError, ValueError):
+        return False
 
 
 def sample_mutants(mutants: list[Mutant], seed: int, limit: int | None) -> list[Mutant]:
@@ -401,15 +404,18 @@ def sample_mutants(mutants: list[Mutant], seed: int, limit: int | None) -> list[
     by_op: dict[str, list[Mutant]] = {}
     for m in mutants:
         by_op.setdefault(m.operator, []).append(m)
-    for op in by_op:
-        by_op[op].sort(key=lambda m: (unit_interval(seed, m.mutant_id), m.mutant_id))
+    for group in by_op.values():
+        group.sort(key=lambda m: (unit_interval(seed, m.mutant_id), m.mutant_id))
     ops = sorted(by_op, key=lambda o: unit_interval(seed, "op:" + o))
     out: list[Mutant] = []
     i = 0
     while any(by_op.values()) and (limit is None or len(out) < limit):
         op = ops[i % len(ops)]
         if by_op[op]:
-            out.append(by_op[op].pop(0))
+            m = by_op[op].pop(0)
+            # Checked here, not when enumerating: compiling every candidate of a big repo is wasted work.
+            if is_valid(m):
+                out.append(m)
         i += 1
     return out
 

@@ -19,6 +19,7 @@ from tracemill.verify.pytest_runner import run_pytest
 
 PLUGIN_NAME = "tracemill_covmap"
 IMPORT_CONTEXT = ""
+COVERAGE_LIMITS = SandboxLimits(timeout_s=900.0)
 
 _PLUGIN = r'''
 """tracemill coverage-map plugin: per-test line coverage as JSON (written by tracemill.taskgen.covmap)."""
@@ -71,8 +72,7 @@ def plugin_dir(spec: EnvSpec) -> Path:
     return d
 
 
-def build_coverage_map(spec: EnvSpec, tree: Path, *, limits: SandboxLimits = SandboxLimits(timeout_s=900.0)
-                       ) -> tuple[dict[str, dict[int, list[str]]], dict]:
+def build_coverage_map(spec: EnvSpec, tree: Path, *, limits: SandboxLimits = COVERAGE_LIMITS) -> tuple[dict[str, dict[int, list[str]]], dict]:
     """({tree-relative file: {line: [node ids]}}, the run's statuses) from one instrumented run."""
     tree = Path(tree)
     plugins = plugin_dir(spec)

@@ -15,8 +15,9 @@ MAX_TESTS_LISTED = 8
 MAX_MESSAGE = 600
 
 
-def statement_from_failures(failing: list[str], messages: dict[str, str]) -> str:
-    lines = [f"{len(failing)} test(s) fail that used to pass:"]
+def statement_from_failures(failing: list[str], messages: dict[str, str],
+                            header: str = "{n} test(s) fail that used to pass:") -> str:
+    lines = [header.format(n=len(failing))]
     for t in failing[:MAX_TESTS_LISTED]:
         lines.append(f"- {t}")
     if len(failing) > MAX_TESTS_LISTED:

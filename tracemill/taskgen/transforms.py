@@ -9,9 +9,9 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import apache_beam as beam
 from apache_beam import pvalue

@@ -267,4 +267,5 @@ class PrValidator:
                                  *(["collection_error"] if any(e["tests_affected"] for e in d.collection_errors)
                                    else [])}),
                 "hints_text": cand.get("hints_text"),
-                "provenance": {**prov, "failure_excerpt": statement_from_failures(d.fail_to_pass, failures)[:2000]}}
+                "provenance": {**prov, "failure_excerpt": statement_from_failures(
+                    d.fail_to_pass, failures, "{n} test(s) fail before the patch:")[:2000]}}
