@@ -35,7 +35,7 @@ def run(args, beam_args) -> int:
     from pipelines import tasks_from_mutations
     from tracemill.taskgen.outputs import write_manifest
     from tracemill.taskgen.repository import mutation_candidates, prepare_repo
-    from tracemill.taskgen.statements import LlmStatementWriter
+    from tracemill.taskgen.statements import LlmStatementWriter, WithLlmStatement
     from tracemill.taskgen.validation import MutantConfirm, MutantScreen, ValidationSettings
 
     if args.max_tasks is not None and args.max_tasks < 1:
@@ -47,9 +47,7 @@ def run(args, beam_args) -> int:
     candidates, enumerated = mutation_candidates(prepared, seed=args.seed, limit=wanted)
     task_filter = TaskFilter(TaskFilterConfig(collection_error=args.collection_errors))
     if args.llm_model:
-        writer = LlmStatementWriter(args.llm_model, args.llm_base_url)
-        base_filter = task_filter
-        task_filter = lambda t: (lambda r: writer(r) if isinstance(r, dict) else r)(base_filter(t))
+        task_filter = WithLlmStatement(task_filter, LlmStatementWriter(args.llm_model, args.llm_base_url))
     screen = MutantScreen(prepared.repo_path, prepared.base_commit, prepared.spec, prepared.baseline.passing,
                           prepared.covmap, settings)
     confirm = MutantConfirm(prepared.repo_path, prepared.base_commit, prepared.spec, prepared.baseline.runs,

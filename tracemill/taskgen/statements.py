@@ -74,3 +74,15 @@ class LlmStatementWriter:
                     raise InfraError("statement model unavailable", reason="llm_unavailable") from None
                 time.sleep(min(2**attempt, 20))
         return task
+
+
+@dataclass
+class WithLlmStatement:
+    """A task stage followed by the LLM rewrite, for kept tasks only (never pay tokens for a rejection)."""
+
+    stage_fn: object
+    writer: LlmStatementWriter
+
+    def __call__(self, task: dict):
+        out = self.stage_fn(task)
+        return self.writer(out) if isinstance(out, dict) else out
