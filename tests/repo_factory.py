@@ -155,3 +155,10 @@ def build_mutate_repo(path: Path) -> None:
                                                        "return a - b"))
     (path / "tests/test_core.py").write_text(TESTS_V1 + "\n\ndef test_sub():\n    from calc.core import sub\n"
                                              "    assert sub(5, 3) == 2\n")
+
+
+def shared_cache() -> Path:
+    """One env cache for the whole test session (and across runs): venvs are built once per dep hash."""
+    import tempfile
+
+    return Path(os.environ.get("TRACEMILL_CACHE") or Path(tempfile.gettempdir()) / "tracemill-test-cache")
