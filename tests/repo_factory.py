@@ -162,3 +162,26 @@ def shared_cache() -> Path:
     import tempfile
 
     return Path(os.environ.get("TRACEMILL_CACHE") or Path(tempfile.gettempdir()) / "tracemill-test-cache")
+
+
+def fetch_sdist(name: str, version: str, cache: Path | None = None) -> Path:
+    """A pinned source distribution from PyPI, downloaded once into the cache and unpacked there."""
+    import sys
+    import tarfile
+
+    root = (cache or shared_cache()) / "sdists"
+    unpacked = root / f"{name}-{version}"
+    if (unpacked / "PKG-INFO").is_file():
+        return unpacked
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                    "-d", str(root), f"{name}=={version}"], check=True, capture_output=True)
+    archive = next(p for p in root.glob("*.tar.gz") if p.name.lower().replace("_", "-").startswith(
+        f"{name}-{version}".lower().replace("_", "-")))
+    with tarfile.open(archive) as tar:
+        tar.extractall(root, filter="data")
+    top = next(p for p in root.iterdir() if p.is_dir() and p.name.lower().replace("_", "-")
+               == f"{name}-{version}".lower().replace("_", "-"))
+    if top != unpacked:
+        top.rename(unpacked)
+    return unpacked
