@@ -69,7 +69,7 @@ def snapshot(path: Path, cache: Path) -> tuple[str, str]:
     work = tmp / "tree"
     git(["init", "-q", "-b", "main"], work)
     git(["add", "-A", "-f", "."], work)
-    git(["-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", f"snapshot of {path.name}"], work,
+    git(["-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", "tracemill snapshot of a source tree"], work,
         env=_FIXED_ENV)
     try:
         os.rename(work, dest)
