@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from tracemill.beam.dedup import DedupExact, DedupNearDuplicates
 from tracemill.beam.dispositions import DedupTasks, SettleRollouts, emitted, from_rejection, is_input_level
 from tracemill.beam.mix import MixSplit
 from tracemill.beam.rollouts import GradeRollouts
@@ -52,17 +53,15 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
 
     losses = [*task_losses, *rollout_losses, tasks.rejected]
     if cfg.dedup.exact:
-        from tracemill.beam.dedup import DedupExact  # TEMP until dedup lands
         exact = rollouts | "DedupExact" >> DedupExact("dedup_exact", key_fn=trajectory_content_key)
         rollouts = exact["kept"]
-        losses.append(exact["rejected"])
+        losses += [exact["rejected"], exact["dead"]]
     if cfg.dedup.near:
-        from tracemill.beam.dedup import DedupNearDuplicates  # TEMP
         near = rollouts | "DedupNear" >> DedupNearDuplicates(
             "dedup_near", text_fn=render_trajectory, threshold=cfg.dedup.threshold, num_perm=cfg.dedup.num_perm,
             ngram=cfg.dedup.ngram, seed=cfg.dedup.seed)
         rollouts = near["kept"]
-        losses.append(near["rejected"])
+        losses += [near["rejected"], near["dead"]]
 
     graded = rollouts | "GradeRollouts" >> GradeRollouts(task_index, cfg.grading, cfg.sampling, cfg.inputs.repos)
     losses += [graded["rejected"], graded["dead"]]

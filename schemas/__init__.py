@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import jsonschema
 import jsonschema_rs
 
-NAMES = ("task", "trajectory", "test_run", "sft_example", "rl_example", "rejection", "manifest")
+NAMES = ("task", "trajectory", "test_run", "sft_example", "rl_example", "rejection", "disposition", "manifest")
 
 
 def _read(filename: str) -> dict:

@@ -237,7 +237,10 @@ r = explore(Rollout("r-007", "textkit-2"), "textkit/durations.py")
 edit_step(r, "textkit/durations.py", partial_old, partial_new)
 rollouts.append(submit(r, diff_of({"textkit/durations.py": replaced("textkit/durations.py", partial_old, partial_new)})))
 stale = TASK_BY_ID["textkit-2"]["patch"].replace('"m": 60}', '"min": 60}')
-r = explore(Rollout("r-008", "textkit-2"), "textkit/durations.py")
+r = Rollout("r-008", "textkit-2")
+r.step("Where are the units defined?", "bash", {"command": "grep -n _UNITS textkit/durations.py"},
+       "5:_UNITS = {\"d\": 86400, \"h\": 3600, \"m\": 60}\n31:    for unit, size in _UNITS.items():")
+r.step("I wrote the patch by hand from memory of an older version.", "bash", {"command": "git status --short"}, "")
 rollouts.append(submit(r, stale))
 hang_old = "    for match in _PART.finditer(text):\n"
 hang_new = "    while 's' in text:\n        pass\n" + hang_old

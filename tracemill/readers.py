@@ -28,7 +28,9 @@ def resolve_input(path: str) -> str:
 def iter_lines(path: str) -> Iterator[tuple[int, str]]:
     """(1-based line number, text) for every non-blank line of a (possibly gzipped) file."""
     with FileSystems.open(resolve_input(path), compression_type=CompressionTypes.AUTO) as fh:
-        for number, raw in enumerate(fh, start=1):
+        number = 0
+        while raw := fh.readline():  # Beam's CompressedFile is not iterable
+            number += 1
             text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if text.strip():
                 yield number, text

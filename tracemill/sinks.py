@@ -37,6 +37,15 @@ def _atomic_write(path: str, data: bytes) -> None:
     FileSystems.rename([tmp], [path])
 
 
+def _ensure_dir(path: str) -> None:
+    # Shards of one output are written concurrently; whoever creates the folder first wins.
+    try:
+        FileSystems.mkdirs(path)
+    except (IOError, OSError, RuntimeError):
+        if not FileSystems.exists(path):
+            raise
+
+
 def parquet_bytes(schema_name: str, records: list[dict]) -> bytes:
     buf = io.BytesIO()
     pq.write_table(arrow.to_table(schema_name, records), buf, compression="zstd", write_statistics=True)
@@ -52,7 +61,7 @@ def write_shard(out_dir: str, name: str, schema_name: str, index: int, shards: i
     """Write one shard's Parquet (and JSONL) files; returns their paths."""
     rows = sorted((strip_origin(r) for r in records), key=lambda r: (sort_key(r), canonical_json(r)))
     base = FileSystems.join(out_dir, name)
-    FileSystems.mkdirs(base) if not FileSystems.exists(base) else None
+    _ensure_dir(base)
     written = []
     path = FileSystems.join(base, shard_name(name, index, shards, "parquet"))
     _atomic_write(path, parquet_bytes(schema_name, rows))

@@ -10,6 +10,8 @@ from tracemill.errors import InfraError
 
 @dataclass(frozen=True)
 class TestStatus:
+    __test__ = False  # not a pytest test class
+
     nodeid: str
     status: str  # passed | failed | error | skipped
     message: str | None = None
