@@ -6,15 +6,16 @@ import operator
 from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
 
+from tracemill.beam.dedup import DedupExact
 from tracemill.beam.stage import DEAD, KEPT, REJECTED, Stage
+from tracemill.runner import pipeline_options
 from tracemill.taskgen.outputs import REJECTIONS, TASKS
 from tracemill.taskgen.transforms import (
-    DedupExactPatches,
     KeepFirstN,
     ValidateInParallel,
     WriteJsonl,
+    bug_patch_text,
     validate_task,
 )
 
@@ -23,14 +24,14 @@ def build(p, candidates: list[dict], *, screen, confirm, task_filter, max_tasks:
           workers: int | None = None):
     """Compose the pipeline on `p`; returns (tasks, rejections) PCollections."""
     mutants = p | "Candidates" >> beam.Create(candidates, reshuffle=False)
-    unique = mutants | "DedupBugPatches" >> DedupExactPatches("dedup", "bug_patch")
+    unique = mutants | "DedupBugPatches" >> DedupExact("dedup", bug_patch_text)
     screened = unique[KEPT] | "Screen" >> ValidateInParallel("screen", screen, workers)
     capped = screened[KEPT] | "CapTasks" >> KeepFirstN("cap", max_tasks, rank=operator.itemgetter("seq"))
     confirmed = capped[KEPT] | "Confirm" >> ValidateInParallel("confirm", confirm, workers)
     filtered = confirmed[KEPT] | "FilterTasks" >> Stage("filter", task_filter)
     checked = filtered[KEPT] | "CheckSchema" >> Stage("schema", validate_task)
     rejections = (
-        (unique[REJECTED], screened[REJECTED], screened[DEAD], capped[REJECTED], confirmed[REJECTED],
+        (unique[REJECTED], unique[DEAD], screened[REJECTED], screened[DEAD], capped[REJECTED], confirmed[REJECTED],
          confirmed[DEAD], filtered[REJECTED], filtered[DEAD], checked[REJECTED], checked[DEAD])
         | "AllRejections" >> beam.Flatten()
     )
@@ -40,8 +41,5 @@ def build(p, candidates: list[dict], *, screen, confirm, task_filter, max_tasks:
 
 
 def run(candidates: list[dict], *, out_dir: Path, beam_args: list[str] | None = None, **kwargs) -> None:
-    options = PipelineOptions(beam_args or [])
-    if not options.get_all_options().get("runner"):
-        options = PipelineOptions([*(beam_args or []), "--runner=DirectRunner"])
-    with beam.Pipeline(options=options) as p:
+    with beam.Pipeline(options=pipeline_options(beam_args or [])) as p:
         build(p, candidates, out_dir=out_dir, **kwargs)

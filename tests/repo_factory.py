@@ -9,6 +9,9 @@ from pathlib import Path
 _ENV = {"GIT_AUTHOR_NAME": "dev", "GIT_AUTHOR_EMAIL": "dev@example.com", "GIT_COMMITTER_NAME": "dev",
         "GIT_COMMITTER_EMAIL": "dev@example.com"}
 
+PYPROJECT = ('[project]\nname = "calc"\nversion = "0.1.0"\n\n[tool.pytest.ini_options]\n'
+             'addopts = "--cov=calc --cov-report=term"\n')
+
 CORE_V1 = '''"""calc: tiny arithmetic helpers."""
 
 
@@ -94,8 +97,7 @@ def build_history_repo(path: Path) -> dict[str, str]:
     r.git("init", "-q", "-b", "main")
     r.git("config", "commit.gpgsign", "false")
     shas = {}
-    r.write("pyproject.toml", '[project]\nname = "calc"\nversion = "0.1.0"\n\n[tool.pytest.ini_options]\n'
-                              'addopts = "--cov=calc --cov-report=term"\n')
+    r.write("pyproject.toml", PYPROJECT)
     r.write("calc/__init__.py", "")
     r.write("calc/core.py", CORE_V1)
     r.write("tests/test_core.py", TESTS_V1)
@@ -149,7 +151,8 @@ def build_mutate_repo(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     (path / "calc").mkdir(exist_ok=True)
     (path / "tests").mkdir(exist_ok=True)
-    (path / "pyproject.toml").write_text('[project]\nname = "calc"\nversion = "0.1.0"\n')
+    # Same packaging files as the history fixture (one cached venv); addopts needs pytest-cov, absent on purpose.
+    (path / "pyproject.toml").write_text(PYPROJECT)
     (path / "calc/__init__.py").write_text("")
     (path / "calc/core.py").write_text(CORE_V1.replace("return b - a  # bug: fixed by a plain commit later",
                                                        "return a - b"))

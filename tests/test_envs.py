@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from repo_factory import build_mutate_repo, shared_cache
+from tests.repo_factory import build_mutate_repo, shared_cache
 from tracemill.cli import main
 from tracemill.envs import check_clean_run, dependency_hash, detect, ensure_env
 from tracemill.envs.snapshot import snapshot
@@ -37,7 +37,7 @@ def test_dependency_hash_follows_dependency_files_only(tmp_path):
     h = dependency_hash(tmp_path)
     (tmp_path / "calc/core.py").write_text("x = 1\n")
     assert dependency_hash(tmp_path) == h
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "calc"\nversion = "0.2.0"\n')
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "calc"\nversion = "0.2.0"\n\n')
     assert dependency_hash(tmp_path) != h
 
 
@@ -48,7 +48,7 @@ def test_snapshot_of_a_plain_tree_is_a_deterministic_commit(tmp_path):
     _, sha_b = snapshot(tmp_path / "b", tmp_path / "cache")
     assert sha_a == sha_b and len(sha_a) == 40
     assert not (tmp_path / "a/.git").exists()
-    files = subprocess.run(["git", "-C", repo_a, "ls-files"], capture_output=True, text=True).stdout.split()
+    files = subprocess.run(["git", "-C", repo_a, "ls-files"], capture_output=True, text=True, check=True).stdout.split()
     assert "calc/core.py" in files
 
 

@@ -5,9 +5,16 @@ import subprocess
 
 import pytest
 
-from repo_factory import build_history_repo
+from tests.repo_factory import build_history_repo
 from tracemill.records import Rejection
-from tracemill.sources.git_history import CandidateBuilder, CommitInfo, GithubExport, commit_records, pr_number, walk
+from tracemill.sources.git_history import (
+    CandidateBuilder,
+    CommitInfo,
+    GithubExport,
+    commit_records,
+    pr_number,
+    walk,
+)
 
 
 @pytest.fixture(scope="module")

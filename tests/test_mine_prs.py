@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from repo_factory import build_history_repo, shared_cache
+from tests.repo_factory import build_history_repo, shared_cache
 from tracemill.cli import main
 
 pytestmark = pytest.mark.sandbox
@@ -16,8 +16,8 @@ def rows(path):
 
 
 def git_state(path):
-    head = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
-    status = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--ignored"], capture_output=True,
+    head = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout
+    status = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--ignored"], capture_output=True, check=True,
                             text=True).stdout
     return head, status
 
@@ -45,7 +45,7 @@ def test_run_reconciles_and_leaves_the_repo_untouched(mined):
 
 
 def test_tasks_carry_commit_base_and_lists(mined):
-    repo, shas, out, _, _ = mined
+    _, shas, out, _, _ = mined
     tasks = {t["instance_id"]: t for t in rows(out / "tasks.jsonl")}
     assert set(tasks) == {"calc-12", "calc-15", f"calc-{shas['plain_fix'][:12]}"}
     fix = tasks[f"calc-{shas['plain_fix'][:12]}"]

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from repo_factory import build_mutate_repo, fetch_sdist, shared_cache
+from tests.repo_factory import build_mutate_repo, fetch_sdist, shared_cache
 from tracemill.cli import main
 
 pytestmark = pytest.mark.sandbox

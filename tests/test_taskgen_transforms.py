@@ -6,9 +6,10 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from tracemill.beam.dedup import DedupExact
 from tracemill.beam.stage import DEAD, KEPT, REJECTED
 from tracemill.records import Rejection
-from tracemill.taskgen.transforms import DedupExactPatches, KeepFirstN, ValidateInParallel, normalized_patch_hash
+from tracemill.taskgen.transforms import KeepFirstN, ValidateInParallel, normalized_patch_text, patch_text
 
 PATCH = "diff --git a/x.py b/x.py\nindex 1..2\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a = 1\n+a = 2\n"
 
@@ -33,15 +34,15 @@ def test_validate_in_parallel_routes_each_record_once():
 
 def test_normalized_hash_ignores_index_lines_and_hunk_offsets():
     moved = PATCH.replace("index 1..2", "index 9..8").replace("@@ -1 +1 @@", "@@ -5 +5 @@")
-    assert normalized_patch_hash(PATCH) == normalized_patch_hash(moved)
-    assert normalized_patch_hash(PATCH) != normalized_patch_hash(PATCH.replace("a = 2", "a = 3"))
+    assert normalized_patch_text(PATCH) == normalized_patch_text(moved)
+    assert normalized_patch_text(PATCH) != normalized_patch_text(PATCH.replace("a = 2", "a = 3"))
 
 
-def test_dedup_keeps_smallest_id_and_names_it():
+def test_patch_dedup_keeps_smallest_id_and_names_it():
     recs = [{"instance_id": "b", "patch": PATCH}, {"instance_id": "a", "patch": PATCH.replace("index 1..2", "")},
             {"instance_id": "c", "patch": PATCH.replace("a = 2", "a = 3")}]
     with TestPipeline() as p:
-        out = p | beam.Create(recs) | DedupExactPatches("dedup", "patch")
+        out = p | beam.Create(recs) | DedupExact("dedup", patch_text)
         assert_that(out[KEPT] | "k" >> beam.Map(lambda r: r["instance_id"]), equal_to(["a", "c"]), label="kept")
         assert_that(out[REJECTED] | "r" >> beam.Map(lambda r: (r["record_id"], r["duplicate_of"], r["disposition"])),
                     equal_to([("b", "a", "deduplicated")]), label="dups")

@@ -5,10 +5,10 @@ Each routes every input to exactly one of kept / rejected / dead, like `tracemil
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +19,24 @@ from apache_beam import pvalue
 import schemas
 from tracemill.beam.stage import DEAD, KEPT, REJECTED, apply_stage
 from tracemill.errors import RecordError
-from tracemill.records import Rejection, canonical_json, record_id, rejection_record, strip_origin
+from tracemill.records import Rejection, canonical_json, rejection_record, strip_origin
+
+_SLOTS_LOCK = threading.Lock()
+_SLOTS: dict[str, threading.BoundedSemaphore] = {}
+
+
+def _slots(stage: str, n: int) -> threading.BoundedSemaphore:
+    """One semaphore per stage and process: however many DoFn instances the runner makes
+    (`--direct_num_workers`), at most `n` validations of a stage run at once in this process."""
+    with _SLOTS_LOCK:
+        if stage not in _SLOTS:
+            _SLOTS[stage] = threading.BoundedSemaphore(n)
+        return _SLOTS[stage]
+
+
+def _guarded(slots: threading.BoundedSemaphore, fn: Callable, rec: dict, stage: str, retries: int):
+    with slots:
+        return apply_stage(fn, rec, stage, retries)
 
 
 class _ParallelStageFn(beam.DoFn):
@@ -28,10 +45,11 @@ class _ParallelStageFn(beam.DoFn):
 
     def setup(self):
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix=self._stage)
+        self._slots = _slots(self._stage, self._workers)
 
     def process(self, batch):
         # Sandboxed test runs are subprocesses: threads overlap them without contending for the GIL.
-        futures = [self._pool.submit(apply_stage, self._fn, rec, self._stage, self._retries) for rec in batch]
+        futures = [self._pool.submit(_guarded, self._slots, self._fn, rec, self._stage, self._retries) for rec in batch]
         for fut in futures:
             tag, value = fut.result()
             yield value if tag == KEPT else pvalue.TaggedOutput(tag, value)
@@ -63,42 +81,25 @@ class ValidateInParallel(beam.PTransform):
 _HUNK = re.compile(r"^@@ .* @@")
 
 
-def normalized_patch_hash(patch: str) -> str:
-    """Hash of a diff's meaning: file names and changed lines, not index lines or hunk offsets."""
+def normalized_patch_text(patch: str) -> str:
+    """A diff's meaning: file names and changed lines, without index lines, hunk offsets or trailing blanks."""
     keep = []
     for line in (patch or "").splitlines():
         if line.startswith(("index ", "diff --git")) or _HUNK.match(line):
             continue
         if line.startswith(("+", "-")):
             keep.append(line.rstrip())
-    return hashlib.sha256("\n".join(keep).encode()).hexdigest()
+    return "\n".join(keep)
 
 
-def _pick_keeper(stage: str, field: str):
-    def pick(kv):
-        _, recs = kv
-        recs = sorted(recs, key=record_id)
-        yield recs[0]
-        for dup in recs[1:]:
-            yield pvalue.TaggedOutput(REJECTED, rejection_record(dup, stage, Rejection(
-                f"duplicate_{field}", duplicate_of=record_id(recs[0]), similarity=1.0, disposition="deduplicated")))
-
-    return pick
+def patch_text(rec: dict) -> str:
+    """Dedup text of a mined task: its normalized code patch."""
+    return normalized_patch_text(rec["patch"])
 
 
-class DedupExactPatches(beam.PTransform):
-    """Exact dedup on a normalized patch field; the smallest id of each group is kept."""
-
-    def __init__(self, stage: str, field: str = "patch"):
-        super().__init__(label=stage)
-        self.stage, self.field = stage, field
-
-    def expand(self, pcoll):
-        field = self.field
-        return (pcoll
-                | "Key" >> beam.Map(lambda r: (normalized_patch_hash(r.get(field) or ""), r))
-                | "Group" >> beam.GroupByKey()
-                | "Keep" >> beam.FlatMap(_pick_keeper(self.stage, field)).with_outputs(REJECTED, main=KEPT))
+def bug_patch_text(rec: dict) -> str:
+    """Dedup text of a mutant: its normalized bug patch."""
+    return normalized_patch_text(rec["bug_patch"])
 
 
 def _cap(stage: str, limit: int | None, rank: Callable[[dict], tuple]):
