@@ -25,6 +25,8 @@ def register(sub) -> None:
                    help="reject the repository when its clean suite passes less than this (default 0.9)")
     p.add_argument("--collection-errors", choices=("keep", "reject"), default="keep",
                    help="tasks whose buggy side fails test collection: keep flagged, or reject (default keep)")
+    p.add_argument("--no-coverage-map", action="store_true",
+                   help="screen every mutant with the full suite instead of the tests that execute its lines")
     p.add_argument("--llm-model", default=None, help="rewrite problem statements with this model (off by default)")
     p.add_argument("--llm-base-url", default=None, help="OpenAI-compatible endpoint for --llm-model")
     p.set_defaults(func=run, accepts_beam_args=True)
@@ -42,7 +44,7 @@ def run(args, beam_args) -> int:
         raise ConfigError("--max-tasks must be >= 1")
     started = time.monotonic()
     settings = ValidationSettings(repeats=args.repeats, timeout_s=args.timeout, min_pass_ratio=args.min_pass_ratio)
-    prepared = prepare_repo(args.repo, settings)
+    prepared = prepare_repo(args.repo, settings, with_coverage=not args.no_coverage_map)
     wanted = int(args.max_tasks * args.oversample) if args.max_tasks else None
     candidates, enumerated = mutation_candidates(prepared, seed=args.seed, limit=wanted)
     task_filter = TaskFilter(TaskFilterConfig(collection_error=args.collection_errors))
@@ -59,7 +61,8 @@ def run(args, beam_args) -> int:
     wall = time.monotonic() - started
     config = {"max_tasks": args.max_tasks, "seed": args.seed, "oversample": args.oversample,
               "repeats": args.repeats, "timeout_s": args.timeout, "min_pass_ratio": args.min_pass_ratio,
-              "collection_errors": args.collection_errors, "llm_model": args.llm_model}
+              "collection_errors": args.collection_errors, "llm_model": args.llm_model,
+              "coverage_map": prepared.covmap is not None}
     manifest = write_manifest(
         args.out, pipeline="tasks_from_mutations", config=config, seed=args.seed, input_count=len(candidates),
         inputs=[{"path": prepared.source_path, "kind": "source_tree", "sha256": prepared.base_commit,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tracemill.envs import EnvSpec, cache_dir, check_clean_run, ensure_env, record_clean_run
 from tracemill.envs.snapshot import snapshot
+from tracemill.errors import InfraError
 from tracemill.records import ORIGIN
 from tracemill.sources.mutations import Mutant, enumerate_mutants, sample_mutants, unified_diff
 from tracemill.taskgen.covmap import build_coverage_map
@@ -81,7 +82,7 @@ class PreparedRepo:
     tree: str
     spec: EnvSpec
     baseline: Baseline
-    covmap: dict
+    covmap: dict | None
     license: str | None
     created_at: str
     timings: dict = field(default_factory=dict)
@@ -109,7 +110,13 @@ def prepare_repo(path: Path, settings: ValidationSettings, *, with_coverage: boo
     record_clean_run(spec, summary)
     baseline = run_baseline(spec, scratch, settings)
     t_base = time.monotonic()
-    covmap = build_coverage_map(spec, scratch, limits=settings.limits)[0] if with_coverage else {}
+    covmap = None
+    if with_coverage:
+        try:
+            covmap = build_coverage_map(spec, scratch, limits=settings.limits)[0]
+        except InfraError as exc:
+            # Sound fallback: without the map every mutant is screened with the full suite (slower).
+            log.warning("no coverage map for %s (%s); screening with the full suite", name, exc)
     t_cov = time.monotonic()
     return PreparedRepo(
         repo=name, source_path=str(Path(path).resolve()), repo_path=repo_path, base_commit=commit,
@@ -139,8 +146,8 @@ def mutation_candidates(prepared: PreparedRepo, *, seed: int, limit: int | None)
     passing = set(prepared.baseline.passing)
     mutants: list[Mutant] = []
     for rel in _source_files(tree):
-        by_line = prepared.covmap.get(rel)
-        if prepared.covmap and not by_line:
+        by_line = (prepared.covmap or {}).get(rel)
+        if prepared.covmap is not None and not by_line:
             continue
         covered = ({n for n, ctxs in by_line.items() if any(c in passing for c in ctxs)} if by_line else None)
         mutants += enumerate_mutants(rel, (tree / rel).read_text(encoding="utf-8", errors="replace"),

@@ -102,11 +102,11 @@ class MutantScreen:
     base_commit: str
     spec: EnvSpec
     passing: list[str]
-    covmap: dict
+    covmap: dict | None  # None: no coverage map, every screen runs the full suite
     settings: ValidationSettings = ValidationSettings()
 
     def __call__(self, cand: dict) -> dict | Rejection:
-        covering = tests_for_lines(self.covmap, cand["path"], cand["lines"])
+        covering = tests_for_lines(self.covmap, cand["path"], cand["lines"]) if self.covmap is not None else None
         passing = set(self.passing)
         if covering is not None:
             covering = [t for t in covering if t in passing]
