@@ -27,7 +27,7 @@ def mutated(tmp_path_factory):
     build_mutate_repo(src)
     before = snapshot_files(src)
     out = tmp_path_factory.mktemp("out")
-    rc = main(["mutate", "--repo", str(src), "--out", str(out), "--max-tasks", "4", "--seed", "7"])
+    rc = main(["mutate", "--repo", str(src), "--out", str(out), "--max-tasks", "4", "--seed", "7", "--combine", "1"])
     yield src, out, rc, before
     mp.undo()
 
@@ -37,7 +37,8 @@ def test_emits_max_tasks_and_reconciles(mutated):
     manifest = json.loads((out / "manifest.json").read_text())
     total = manifest["counts"]["total"]
     assert rc == 0 and manifest["counts"]["reconciled"]
-    assert total["emitted"] == 4 and total["input"] == 12
+    # 12 mutants screened for 4 tasks, plus 1 combined candidate made from two validated ones.
+    assert total["emitted"] == 5 and total["input"] == 13
     assert total["emitted"] + total["filtered"] + total["deduplicated"] + total["dead_lettered"] == total["input"]
 
 
@@ -63,10 +64,23 @@ def test_bug_patch_breaks_fail_to_pass_and_patch_restores_the_tree(mutated, tmp_
         assert task["FAIL_TO_PASS"][0] in task["problem_statement"]
 
 
+def test_combined_task_applies_two_validated_mutants(mutated):
+    _, out, _, _ = mutated
+    tasks = {t["instance_id"]: t for t in rows(out / "tasks.jsonl")}
+    (combo,) = [t for t in tasks.values() if t["provenance"].get("combined_from")]
+    parts = combo["provenance"]["combined_from"]
+    assert len(parts) == 2 and all(p in tasks for p in parts)
+    changed = [line for line in combo["bug_patch"].splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert len(changed) >= 2
+    assert set(combo["FAIL_TO_PASS"]) & set().union(*(tasks[p]["FAIL_TO_PASS"] for p in parts))
+    assert combo["PASS_TO_PASS"]
+
+
 def test_same_seed_gives_byte_identical_outputs(mutated, tmp_path, monkeypatch):
     src, out, _, _ = mutated
     monkeypatch.setenv("TRACEMILL_CACHE", str(shared_cache()))
-    assert main(["mutate", "--repo", str(src), "--out", str(tmp_path), "--max-tasks", "4", "--seed", "7"]) == 0
+    assert main(["mutate", "--repo", str(src), "--out", str(tmp_path), "--max-tasks", "4", "--seed", "7",
+                 "--combine", "1"]) == 0
     for name in ("tasks.jsonl", "rejections.jsonl", "manifest.json"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
 

@@ -23,6 +23,16 @@ def _file_entry(path: Path, rows: int | None) -> dict:
     return {"path": path.name, "sha256": hashlib.sha256(data).hexdigest(), "rows": rows, "bytes": len(data)}
 
 
+def derived_inputs(out_dir: Path) -> int:
+    """Records a run made from its own outputs (combined mutants): inputs too, for reconciliation."""
+    from tracemill.taskgen.combine import KIND
+
+    tasks = read_jsonl(Path(out_dir) / TASKS)
+    rejections = read_jsonl(Path(out_dir) / REJECTIONS)
+    return (sum(1 for t in tasks if (t.get("provenance") or {}).get("combined_from"))
+            + sum(1 for r in rejections if r.get("record_kind") == KIND))
+
+
 def write_manifest(out_dir: Path, *, pipeline: str, config: dict, inputs: list[dict], input_count: int,
                    seed: int | None = None, metrics: dict | None = None) -> dict:
     out_dir = Path(out_dir)

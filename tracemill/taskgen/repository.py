@@ -160,7 +160,7 @@ def mutation_candidates(prepared: PreparedRepo, *, seed: int, limit: int | None)
             ORIGIN: {"kind": "mutant", "source": m.path, "line": seq},
             "instance_id": f"{slug}.{m.operator}.{m.mutant_id[:12]}",
             "seq": seq, "seed": seed, "path": m.path, "operator": m.operator, "function": m.function,
-            "lines": m.changed_lines, "mutant_id": m.mutant_id,
+            "lines": m.changed_lines, "mutant_id": m.mutant_id, "edits": [[e.start, e.end, e.text] for e in m.edits],
             "bug_patch": unified_diff(m.path, m.original, m.mutated),
             "patch": unified_diff(m.path, m.mutated, m.original),
         })

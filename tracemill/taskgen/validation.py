@@ -169,6 +169,8 @@ def mutant_task(cand: dict, d: Derived, failures: dict[str, str], fields: dict, 
             "flaky_tests": d.flaky, "collection_errors": d.collection_errors,
             "screen_selected": cand["screen"]["selected"], "env_key": fields.get("env_key"),
             "source_path": fields.get("source_path")}
+    if cand.get("combined_from"):
+        prov["combined_from"] = cand["combined_from"]
     return {
         ORIGIN: cand.get(ORIGIN),
         "instance_id": cand["instance_id"],
