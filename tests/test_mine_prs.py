@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+import schemas
 from tests.repo_factory import build_history_repo, shared_cache
 from tracemill.cli import main
 
@@ -42,6 +43,9 @@ def test_run_reconciles_and_leaves_the_repo_untouched(mined):
     assert manifest["counts"]["total"] == {"input": 7, "emitted": 3, "filtered": 4, "deduplicated": 0,
                                            "dead_lettered": 0}
     assert git_state(repo) == before
+    assert schemas.errors("manifest", manifest) == []
+    assert all(schemas.errors("task", t) == [] for t in rows(out / "tasks.jsonl"))
+    assert all(schemas.errors("rejection", r) == [] for r in rows(out / "rejections.jsonl"))
 
 
 def test_tasks_carry_commit_base_and_lists(mined):
@@ -95,3 +99,17 @@ def test_collection_error_policy_reject_and_commit_selection(mined, tmp_path, mo
     (rej,) = rows(tmp_path / "rejections.jsonl")
     assert (rej["record_id"], rej["stage"], rej["reason"], rej["signal"]) == ("calc-15", "filter",
                                                                              "collection_error", 2.0)
+
+
+def test_bare_repository_and_max_candidates(mined, tmp_path, monkeypatch):
+    repo, shas, _, _, _ = mined
+    monkeypatch.setenv("TRACEMILL_CACHE", str(shared_cache()))
+    bare = tmp_path / "calc.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)
+    rc = main(["mine-prs", "--repo", str(bare), "--out", str(tmp_path / "out"), "--max-candidates", "2",
+               "--repeats", "1"])
+    manifest = json.loads((tmp_path / "out/manifest.json").read_text())
+    # Newest first, the walk stops at the 2nd commit changing code and tests: refactor, code_only, docs, plain_fix.
+    assert rc == 0 and manifest["counts"]["total"]["input"] == 4
+    (task,) = rows(tmp_path / "out/tasks.jsonl")
+    assert task["provenance"]["commit"] == shas["plain_fix"] and task["FAIL_TO_PASS"] == ["tests/test_sub.py::test_sub"]
