@@ -28,7 +28,7 @@ from pathlib import Path
 REAL_PROJECTS = (("toolz", "1.0.0"), ("more-itertools", "10.5.0"))
 SIZES = {
     "quick": {"overhead_repeats": 5, "max_tasks": 4, "real": False},
-    "full": {"overhead_repeats": 9, "max_tasks": 40, "real": True},
+    "full": {"overhead_repeats": 7, "max_tasks": 30, "real": True},
 }
 
 
@@ -134,6 +134,45 @@ def _mine(work: Path) -> dict:
             "wall_s": round(wall, 2), "tasks_per_hour": round(len(tasks) * 3600 / wall, 1)}
 
 
+def _release_history(name: str, versions: tuple[str, ...], work: Path) -> Path:
+    """A real project's history, coarse: one commit per released sdist (PyPI is all the network we have)."""
+    from tests.repo_factory import Repo, fetch_sdist
+
+    repo = Repo(work / f"{name}-releases")
+    repo.path.mkdir(parents=True)
+    repo.git("init", "-q", "-b", "main")
+    for version in versions:
+        src = fetch_sdist(name, version)
+        for child in repo.path.iterdir():
+            if child.name != ".git":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        shutil.copytree(src, repo.path, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.egg-info", "PKG-INFO", "__pycache__"))
+        repo.commit(f"Release {version}")
+    return repo.path
+
+
+def _mine_real(name: str, versions: tuple[str, ...], work: Path) -> dict:
+    from tracemill.cli import main
+
+    repo = _release_history(name, versions, work)
+    out = work / f"{name}-mined"
+    t0 = time.monotonic()
+    rc = main(["mine-prs", "--repo", str(repo), "--out", str(out)])
+    wall = time.monotonic() - t0
+    manifest = json.loads((out / "manifest.json").read_text())
+    tasks = [json.loads(line) for line in (out / "tasks.jsonl").read_text().splitlines()]
+    return {"rc": rc, "releases": list(versions), "candidates": manifest["counts"]["total"]["input"],
+            "validated_tasks": len(tasks), "fail_to_pass": [len(t["FAIL_TO_PASS"]) for t in tasks],
+            "flaky_tests": sorted({f for t in tasks for f in t["provenance"]["flaky_tests"]}),
+            "flagged_collection_error": sum("collection_error" in t["flags"] for t in tasks),
+            "rejections": {r["reason"]: r["count"] for r in _reason_counts(manifest)}, "wall_s": round(wall, 2)}
+
+
+RELEASES = {"toolz": ("0.11.2", "0.12.0", "0.12.1", "1.0.0"),
+            "more-itertools": ("10.2.0", "10.3.0", "10.4.0", "10.5.0")}
+
+
 def run(size: str = "quick") -> dict:
     cfg = SIZES[size]
     from tests.repo_factory import build_mutate_repo, fetch_sdist
@@ -151,6 +190,8 @@ def run(size: str = "quick") -> dict:
                 projects[f"{name}-{version}"] = _project(name, fetch_sdist(name, version), work, cfg)
         result["projects"] = projects
         result["mine_prs_fixture_history"] = _mine(work)
+        if cfg["real"]:
+            result["mine_prs_release_history"] = {n: _mine_real(n, v, work) for n, v in RELEASES.items()}
     return result
 
 

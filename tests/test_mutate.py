@@ -37,8 +37,8 @@ def test_emits_max_tasks_and_reconciles(mutated):
     manifest = json.loads((out / "manifest.json").read_text())
     total = manifest["counts"]["total"]
     assert rc == 0 and manifest["counts"]["reconciled"]
-    # 12 mutants screened for 4 tasks, plus 1 combined candidate made from two validated ones.
-    assert total["emitted"] == 5 and total["input"] == 13
+    # 6 mutants screened for 4 tasks (oversample 1.5), plus 1 combined candidate made from two validated ones.
+    assert total["emitted"] == 5 and total["input"] == 7
     assert total["emitted"] + total["filtered"] + total["deduplicated"] + total["dead_lettered"] == total["input"]
 
 

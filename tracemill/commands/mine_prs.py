@@ -32,8 +32,9 @@ def run(args, beam_args) -> int:
     from filters.task import TaskFilter, TaskFilterConfig
     from pipelines import tasks_from_history
     from tracemill.envs.snapshot import is_git_worktree
+    from tracemill.runner import prepare_out_dir
     from tracemill.sources.git_history import CandidateBuilder, GithubExport, commit_records, walk
-    from tracemill.taskgen.outputs import write_manifest
+    from tracemill.taskgen.outputs import OWNED, write_manifest
     from tracemill.taskgen.repository import repo_name
     from tracemill.taskgen.validation import PrValidator, ValidationSettings
 
@@ -42,13 +43,13 @@ def run(args, beam_args) -> int:
         raise ConfigError(f"not a git repository: {repo}")
     if args.max_candidates is not None and args.max_candidates < 1:
         raise ConfigError("--max-candidates must be >= 1")
+    prepare_out_dir(str(args.out), OWNED)
     started = time.monotonic()
     name = repo_name(repo)
     infos = walk(str(repo), args.rev, args.commits, args.max_candidates)
     commits = commit_records(str(repo), infos, name)
     export = GithubExport.load(args.github_export) if args.github_export else None
     settings = ValidationSettings(repeats=args.repeats, timeout_s=args.timeout)
-    args.out.mkdir(parents=True, exist_ok=True)
     tasks_from_history.run(
         commits, out_dir=args.out, beam_args=beam_args,
         make_candidate=CandidateBuilder(str(repo), name, None, export),

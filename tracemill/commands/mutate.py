@@ -17,8 +17,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, type=Path, help="output dir: tasks.jsonl, rejections.jsonl, manifest.json")
     p.add_argument("--max-tasks", type=int, default=50, help="emit at most this many validated tasks (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed of the mutant choice (default 0)")
-    p.add_argument("--oversample", type=float, default=3.0,
-                   help="mutants screened per wanted task (default 3.0); surplus is rejected as over_max_tasks")
+    p.add_argument("--oversample", type=float, default=1.5,
+                   help="mutants screened per wanted task (default 1.5); surplus is rejected as over_max_tasks")
     p.add_argument("--repeats", type=int, default=3, help="clean-suite runs used to detect flaky tests (default 3)")
     p.add_argument("--workers", type=int, default=None, help="parallel test runs (default: core count)")
     p.add_argument("--timeout", type=float, default=300.0, help="wall-clock limit per test run, seconds")
@@ -43,14 +43,16 @@ def register(sub) -> None:
 def run(args, beam_args) -> int:
     from filters.task import TaskFilter, TaskFilterConfig
     from pipelines import tasks_from_mutations
+    from tracemill.runner import prepare_out_dir
     from tracemill.taskgen.combine import MutantCombiner
-    from tracemill.taskgen.outputs import derived_inputs, write_manifest
+    from tracemill.taskgen.outputs import OWNED, derived_inputs, write_manifest
     from tracemill.taskgen.repository import mutation_candidates, prepare_repo
     from tracemill.taskgen.statements import LlmStatementWriter, WithLlmStatement
     from tracemill.taskgen.validation import MutantConfirm, MutantScreen, ValidationSettings
 
     if args.max_tasks is not None and args.max_tasks < 1:
         raise ConfigError("--max-tasks must be >= 1")
+    prepare_out_dir(str(args.out), OWNED)
     started = time.monotonic()
     settings = ValidationSettings(repeats=args.repeats, timeout_s=args.timeout, min_pass_ratio=args.min_pass_ratio)
     prepared = prepare_repo(args.repo, settings, with_coverage=not args.no_coverage_map)
@@ -72,7 +74,6 @@ def run(args, beam_args) -> int:
         combiner = MutantCombiner(prepared.repo_path, prepared.base_commit, prepared.repo.replace("/", "__"),
                                   {c["mutant_id"]: c["edits"] for c in candidates}, size=args.combine_size,
                                   per_file=args.combine, seed=args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
     t_pipe = time.monotonic()
     tasks_from_mutations.run(candidates, out_dir=args.out, beam_args=beam_args, screen=screen, confirm=confirm,
                              task_filter=task_filter, max_tasks=args.max_tasks, workers=args.workers,
@@ -85,7 +86,8 @@ def run(args, beam_args) -> int:
               "coverage_map": prepared.covmap is not None,
               "combine": args.combine, "combine_size": args.combine_size}
     manifest = write_manifest(
-        args.out, pipeline="tasks_from_mutations", config=config, seed=args.seed, input_count=len(candidates) + derived_inputs(args.out),
+        args.out, pipeline="tasks_from_mutations", config=config, seed=args.seed,
+        input_count=len(candidates) + derived_inputs(args.out),
         inputs=[{"path": prepared.source_path, "kind": "source_tree", "sha256": prepared.base_commit,
                  "records": len(candidates)}],
         metrics={"mutants_enumerated": enumerated, "flaky_tests": prepared.baseline.flaky,

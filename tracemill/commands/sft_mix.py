@@ -9,8 +9,14 @@ from pipelines import sft_mix
 from tracemill import audit_db
 from tracemill.config import load_config
 from tracemill.manifest import build_manifest, describe_inputs, write_json
-from tracemill.runner import enable_progress, pipeline_options, prepare_out_dir, run_pipeline, summary_table, \
-    write_run_info
+from tracemill.runner import (
+    enable_progress,
+    pipeline_options,
+    prepare_out_dir,
+    run_pipeline,
+    summary_table,
+    write_run_info,
+)
 
 OWNED = [*sft_mix.OUTPUTS, "manifest.json", "run_info.json", "audit.duckdb"]
 

@@ -16,6 +16,7 @@ from tracemill.records import canonical_json, stable_hash
 from tracemill.taskgen.transforms import read_jsonl
 
 TASKS, REJECTIONS, MANIFEST = "tasks.jsonl", "rejections.jsonl", "manifest.json"
+OWNED = [TASKS, REJECTIONS, MANIFEST, "run_info.json"]  # cleared before a run writes into --out
 
 
 def _file_entry(path: Path, rows: int | None) -> dict:
