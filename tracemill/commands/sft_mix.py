@@ -6,19 +6,13 @@ import sys
 import time
 
 from pipelines import sft_mix
-from tracemill import audit_db
+from tracemill import audit_db, card
 from tracemill.config import load_config
 from tracemill.manifest import build_manifest, describe_inputs, write_json
-from tracemill.runner import (
-    enable_progress,
-    pipeline_options,
-    prepare_out_dir,
-    run_pipeline,
-    summary_table,
-    write_run_info,
-)
+from tracemill.runner import enable_progress, pipeline_options, prepare_out_dir, run_pipeline, summary_table, \
+    write_run_info
 
-OWNED = [*sft_mix.OUTPUTS, "manifest.json", "run_info.json", "audit.duckdb"]
+OWNED = [*sft_mix.OUTPUTS, "manifest.json", "run_info.json", "audit.duckdb", "card.html", "card.md", "card_plots"]
 
 
 def register(sub) -> None:
@@ -45,10 +39,12 @@ def run(args, beam_args: list[str]) -> int:
     started = time.time()
     inputs = describe_inputs({"task": cfg.inputs.tasks, "trajectory": cfg.inputs.rollouts})
     seconds = run_pipeline(lambda p: sft_mix.build(p, cfg, out), pipeline_options(beam_args))
-    manifest = build_manifest("sft-mix", cfg, out, inputs, list(sft_mix.OUTPUTS))
+    deterministic = [n for n in sft_mix.OUTPUTS if n not in sft_mix.MEASUREMENTS]
+    manifest = build_manifest("sft-mix", cfg, out, inputs, deterministic)
     write_json(out, "manifest.json", manifest)
     if "://" not in out:
         audit_db.create(out)
+        card.write(out, manifest)
     write_run_info(out, {"started_at": started, "pipeline_seconds": round(seconds, 3),
                          "total_seconds": round(time.time() - started, 3), "beam_args": beam_args})
     print(summary_table(manifest), file=sys.stderr)
