@@ -28,9 +28,12 @@ OUTPUTS = {
     "sft": ("sft_example", lambda r: r["id"]),
     "rl": ("rl_example", lambda r: r["id"]),
     "rejections": ("rejection", lambda r: f"{r['record_kind']}|{r['record_id']}|{r['stage']}"),
+    "timings": ("test_run_timing", lambda r: f"{r['traj_id']}|{r['run_id']}"),
     "dispositions": ("disposition", lambda r: f"{r['source']}|{r['line']:09d}|{r['record_id']}"
                      if r["line"] is not None else f"{r['source']}|~|{r['record_id']}"),
 }
+# Measurements (wall time, retries): written, but kept out of the manifest's hashed outputs.
+MEASUREMENTS = ("timings",)
 
 
 def trajectory_content_key(traj: dict) -> str:
@@ -85,14 +88,19 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
                     | "Ledger" >> beam.Flatten())
     _ = is_input_level  # the ledger only ever holds input records; example drops stay in rejections
 
-    # Spread identical test runs (cache hits) to one record per run_id.
+    # One record per run_id (cache hits share it); wall time and retries go to `timings`, which varies
+    # between identical runs, so that `test_runs` stays byte-identical.
     unique_runs = (test_runs | "KeyRuns" >> beam.Map(lambda r: (r["run_id"], r))
                    | "OneRun" >> beam.CombinePerKey(lambda rs: min(rs, key=lambda r: r.get("traj_id") or ""))
                    | "RunValues" >> beam.Values()
-                   | "DropTiming" >> beam.Map(lambda r: {**r, "duration_s": None, "traj_id": None}))
+                   | "DropTiming" >> beam.Map(lambda r: {**r, "duration_s": None, "traj_id": None, "attempts": 1, "cached": None}))
+    timings = test_runs | "Timings" >> beam.Map(lambda r: {"run_id": r["run_id"], "traj_id": r.get("traj_id"),
+                                                           "duration_s": r.get("duration_s"),
+                                                           "attempts": r.get("attempts", 1),
+                                                           "cached": r.get("cached")})
 
     outputs = {"tasks": tasks.kept, "trajectories": trajectories, "test_runs": unique_runs, "sft": sft.kept,
-               "rl": rl.kept, "rejections": rejections, "dispositions": dispositions}
+               "rl": rl.kept, "rejections": rejections, "dispositions": dispositions, "timings": timings}
     for name, pcoll in outputs.items():
         schema, key = OUTPUTS[name]
         pcoll | f"Write[{name}]" >> WriteShards(out_dir, name, schema, key, cfg.output.shards, cfg.output.jsonl)

@@ -48,7 +48,7 @@ def test_every_input_line_has_exactly_one_disposition(runs):
 def test_two_runs_are_byte_identical(runs):
     a, b = runs
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file()
-                   and p.name not in ("run_info.json", "audit.duckdb"))
+                   and p.name not in ("run_info.json", "audit.duckdb") and p.parent.name != "timings")
     assert len(files) > 20
     for rel in files:
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
@@ -85,6 +85,13 @@ def test_rewards_and_reasons(runs):
 def test_policy_versions_survive_for_rl(runs):
     row = db(runs[0]).execute("select policy_version_begin, policy_version_end from rl where traj_id='r-006'").fetchone()
     assert row == ("step-100", "step-101")
+
+
+def test_timings_are_kept_apart_from_deterministic_outputs(runs):
+    m = json.loads((runs[0] / "manifest.json").read_text())
+    assert not [o for o in m["outputs"] if o["path"].startswith("timings/")]
+    rows = db(runs[0]).execute("select count(*), min(attempts), max(duration_s) from timings").fetchall()[0]
+    assert rows[0] >= 11 and rows[1] >= 1 and rows[2] > 0
 
 
 def test_manifest_lists_outputs_with_hashes_and_pass_at_k(runs):

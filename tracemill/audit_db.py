@@ -18,6 +18,7 @@ VIEWS = {
     "rl": "rl",
     "rejections": "rejections",
     "dispositions": "dispositions",
+    "timings": "timings",
 }
 
 

@@ -54,9 +54,9 @@ def run_pipeline(build, options: PipelineOptions) -> float:
 def enable_progress() -> None:
     log = logging.getLogger("tracemill.progress")
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("  %(message)s"))
-        log.addHandler(handler)
+        from tracemill.progress import ProgressHandler  # a bar on a terminal, plain lines otherwise
+
+        log.addHandler(ProgressHandler(sys.stderr))
     log.setLevel(logging.INFO)
     log.propagate = False
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -94,14 +93,14 @@ def build_command(
     return [*cmd, "--", *argv]
 
 
-def _limit_resources(limits: SandboxLimits):
-    def apply() -> None:
-        mem = limits.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 1024 * 1024, 512 * 1024 * 1024))
+def limit_prefix(limits: SandboxLimits) -> list[str]:
+    """util-linux `prlimit` in front of bwrap sets the limits the sandboxed tree inherits.
 
-    return apply
+    Not a `preexec_fn`: that forces a real fork() in which C-level atfork handlers run (gRPC's, once
+    Beam's SDK harness has loaded it, abort the child); without it CPython uses vfork and exec.
+    """
+    mem = limits.memory_mb * 1024 * 1024
+    return ["prlimit", f"--as={mem}", "--core=0", f"--fsize={512 * 1024 * 1024}", "--"]
 
 
 def _decode(data: bytes, cap: int) -> str:
@@ -122,7 +121,8 @@ def run_sandboxed(
     """Run `argv` in a fresh sandbox rooted at `workdir`; never raises for the child's behaviour."""
     if not bwrap_available():
         return SandboxResult(ExecStatus.INFRA_ERROR, None, "", "", 0.0, "bwrap not found on PATH")
-    cmd = build_command(argv, workdir=Path(workdir), ro_paths=ro_paths, rw_paths=rw_paths, env=env)
+    cmd = limit_prefix(limits) + build_command(argv, workdir=Path(workdir), ro_paths=ro_paths, rw_paths=rw_paths,
+                                               env=env)
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -131,7 +131,6 @@ def run_sandboxed(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_limit_resources(limits),
         )
     except OSError as exc:
         return SandboxResult(ExecStatus.INFRA_ERROR, None, "", "", 0.0, f"could not start bwrap: {exc}", cmd)
@@ -149,7 +148,7 @@ def run_sandboxed(
         return SandboxResult(ExecStatus.TIMEOUT, None, stdout, stderr, duration,
                              f"wall-clock limit {limits.timeout_s}s exceeded", cmd)
     rc = proc.returncode
-    if rc != 0 and stderr.startswith("bwrap:"):
+    if rc != 0 and (stderr.startswith("bwrap:") or stderr.startswith("prlimit:")):
         return SandboxResult(ExecStatus.INFRA_ERROR, rc, stdout, stderr, duration, stderr.strip()[:500], cmd)
     if rc == -signal.SIGKILL or "MemoryError" in stderr[-2000:]:
         status = ExecStatus.MEMORY if rc != 0 else ExecStatus.OK

@@ -1,1 +1,1 @@
-"""Sources of candidate records: git history, mutations."""
+"""Record sources: agent-log formats (`agent_logs`), and the other generators of raw records."""

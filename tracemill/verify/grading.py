@@ -56,11 +56,12 @@ def grade(task: dict, patch: str | None, repo_path: str, settings: GradeSettings
     run_id = run_id_for(task, patch)
     with _CACHE_LOCK:
         hit = _CACHE.get(run_id)
+    cached = hit is not None
     if hit is None:
         hit = _grade_uncached(task, patch, repo_path, settings, run_id)
         with _CACHE_LOCK:
             _CACHE[run_id] = hit
-    return {**hit, "traj_id": traj_id}
+    return {**hit, "traj_id": traj_id, "cached": cached}
 
 
 def _grade_uncached(task: dict, patch: str | None, repo_path: str, settings: GradeSettings, run_id: str) -> dict:

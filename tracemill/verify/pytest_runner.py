@@ -66,5 +66,6 @@ def run_pytest(
         try:
             run.tests = parse_junit(report.read_text(encoding="utf-8", errors="replace") if report.exists() else "")
         except InfraError as exc:
-            run.infra_failure_reason = f"{exc.reason}: {exc}"
+            tail = " | ".join((res.stderr or res.stdout).strip().splitlines()[-3:])[:400]
+            run.infra_failure_reason = f"{exc.reason}: {exc} (exit {res.returncode}; {tail})"
         return run
