@@ -65,8 +65,10 @@ def run(args, beam_args) -> int:
     slowest = max(prepared.baseline.durations or [args.timeout])
     mutant_timeout = min(args.timeout, max(args.mutant_timeout_floor, args.mutant_timeout_factor * slowest))
     settings = dataclasses.replace(settings, timeout_s=round(mutant_timeout, 1))
+    # A screen runs a subset of the suite: twice the full clean suite's time is already generous.
+    screen_timeout = min(mutant_timeout, max(args.mutant_timeout_floor / 2, 2 * slowest))
     screen = MutantScreen(prepared.repo_path, prepared.base_commit, prepared.spec, prepared.baseline.passing,
-                          prepared.covmap, settings)
+                          prepared.covmap, dataclasses.replace(settings, timeout_s=round(screen_timeout, 1)))
     confirm = MutantConfirm(prepared.repo_path, prepared.base_commit, prepared.spec, prepared.baseline.runs,
                             prepared.task_fields(), settings)
     combiner = None
