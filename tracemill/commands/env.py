@@ -10,7 +10,10 @@ def register(sub) -> None:
     p = sub.add_parser("env", help="repository test environments (detect, build once per dependency hash, check)",
                        description=__doc__)
     actions = p.add_subparsers(dest="env_action", metavar="ACTION", required=True)
-    b = actions.add_parser("build", help="build the venv for PATH and run its clean suite; print the spec")
+    b = actions.add_parser("build", help="build the venv for PATH and run its clean suite; print the spec",
+                           description="Detect how to install PATH and run its tests, build the venv once per "
+                                       "(repo, dependency-files hash) in the cache dir, run the clean suite in the "
+                                       "sandbox, and print the environment spec (JSON).")
     b.add_argument("path", type=Path, help="git work tree or source tree (never modified)")
     b.add_argument("--out", type=Path, default=None, help="also write the spec JSON here")
     b.add_argument("--min-pass-ratio", type=float, default=0.9,
