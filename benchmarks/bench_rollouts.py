@@ -29,7 +29,7 @@ from tracemill.sample import data_path
 from tracemill.testing.openai_server import OpenAITestServer, ScriptedPolicyTestDouble
 from tracemill.verify import grading
 
-SIZES = {"quick": {"k": 2, "repeats": 1}, "full": {"k": 8, "repeats": 3}}
+SIZES = {"smoke": {"k": 1, "repeats": 1}, "quick": {"k": 2, "repeats": 1}, "full": {"k": 8, "repeats": 3}}
 LIMITS = AgentLimits(max_turns=10, step_timeout_s=30, rollout_timeout_s=120)
 
 
@@ -65,7 +65,7 @@ def _median(runs: list[dict], key: str) -> float:
 
 
 def run(size: str) -> dict:
-    """Benchmark entry point for benchmarks/run.py; `size` is "quick" or "full"."""
+    """Benchmark entry point for benchmarks/run.py; `size` is "smoke", "quick" or "full"."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}")
     cfg = SIZES[size]

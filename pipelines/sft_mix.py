@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from filters.trajectory import TrajectoryLimits, apply_filters
 from tracemill.beam.dedup import DedupExact, DedupNearDuplicates
 from tracemill.beam.dispositions import DedupTasks, SettleRollouts, emitted, from_rejection, is_input_level
 from tracemill.beam.mix import MixSplit
@@ -19,7 +20,6 @@ from tracemill.records import stable_hash
 from tracemill.sinks import WriteShards
 from tracemill.tokens import render_trajectory
 from tracemill.validate import validator
-from filters.trajectory import TrajectoryLimits, apply_filters
 
 # output name -> (schema, sort key)
 OUTPUTS = {

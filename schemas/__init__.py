@@ -9,8 +9,9 @@ from __future__ import annotations
 import copy
 import functools
 import json
+from collections.abc import Iterable
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
 import jsonschema
 import jsonschema_rs

@@ -42,7 +42,10 @@ def runs(sample_tasks, tmp_path_factory):
                                 "--request-timeout", "1", "--backoff", "0.01", "--grading-timeout", "20", "--quiet"])
     assert rc == 0
     rc = main(["sft-mix", "--quiet", "--out", str(mix_dir), "--set", f"inputs.rollouts=[{gen_dir}/trajectories.jsonl]",
-               "--set", "dedup.near=false", "--set", "grading.timeout_s=20"])
+               "--set", "dedup.near=false", "--set", "grading.timeout_s=20",
+               # Parity with generate's own grading: the behaviour filters would drop the looping
+               # rollout before grading (checked separately below).
+               "--set", "filters.max_repeated_actions=null", "--set", "filters.max_tool_error_rate=null"])
     assert rc == 0
     return gen_dir, mix_dir, policy
 
@@ -84,3 +87,14 @@ def test_the_mixture_manifest_and_audit_db_agree(runs):
     con = duckdb.connect(str(mix_dir / "audit.duckdb"), read_only=True)
     rows = con.execute("select reason, count(*) from rl group by reason order by reason").fetchall()
     assert rows == [("fail", 1), ("format_error", 1), ("no_patch", 2), ("resolved", 3), ("timeout", 1)]
+
+
+def test_default_filters_drop_the_looping_rollout_with_a_reason(runs, tmp_path):
+    gen_dir, _, _ = runs
+    out = tmp_path / "filtered"
+    assert main(["sft-mix", "--quiet", "--out", str(out), "--set", f"inputs.rollouts=[{gen_dir}/trajectories.jsonl]",
+                 "--set", "dedup.near=false", "--set", "grading.timeout_s=20"]) == 0
+    rejected = [r for r in read_dir(out, "rejections") if r["stage"] == "filter"]
+    assert rejected and all(r["disposition"] == "filtered" and r["signal"] is not None for r in rejected)
+    assert {r["reason"] for r in rejected} <= {"repeated_action_loop", "high_tool_error_rate"}
+    assert json.loads((out / "manifest.json").read_text())["counts"]["reconciled"]

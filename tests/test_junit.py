@@ -22,7 +22,7 @@ def test_statuses_and_node_ids():
 
 
 def test_failure_message_is_kept():
-    bad = [t for t in parse_junit(XML) if t.status == "failed"][0]
+    bad = next(t for t in parse_junit(XML) if t.status == "failed")
     assert bad.message == "assert 0"
 
 

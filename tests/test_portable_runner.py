@@ -42,7 +42,7 @@ def worker_pool(tmp_path_factory):
     # The pool starts SDK workers as `python` from PATH: the worker venv must come first. Its cwd is
     # outside the source tree, so workers can only import tracemill from the wheel.
     env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "PYTHONPATH": ""}
-    log = open(work / "pool.log", "w")
+    log = (work / "pool.log").open("w")  # closed after the pool stops
     pool = subprocess.Popen([str(venv / "bin" / "python"), "-m", "apache_beam.runners.worker.worker_pool_main",
                              f"--service_port={port}"], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60

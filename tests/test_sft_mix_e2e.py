@@ -55,8 +55,8 @@ def test_two_runs_are_byte_identical(runs):
 
 
 def test_each_bad_input_gets_a_clear_disposition(runs):
-    got = dict(((r[0], (r[1], r[2], r[3]))) for r in db(runs[0]).execute(
-        "select record_id, disposition, reason, error.message from rejections").fetchall())
+    got = {r[0]: (r[1], r[2], r[3]) for r in db(runs[0]).execute(
+        "select record_id, disposition, reason, error.message from rejections").fetchall()}
     assert got["@sample/rollouts.jsonl:9"][:2] == ("dead_lettered", "malformed_json")
     assert "rollouts.jsonl:9: invalid JSON" in got["@sample/rollouts.jsonl:9"][2]
     assert got["r-017"][:2] == ("dead_lettered", "schema_invalid") and "'messages'" in got["r-017"][2]

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from tracemill import audit
+from tracemill.sinks import atomic_write
 
 PLOTS_DIR = "card_plots"
 MAX_ROWS = 200  # per audit table in the card; the full result is one `tracemill audit --query` away
@@ -300,10 +301,7 @@ def _template() -> string.Template:
 
 
 def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, text.encode("utf-8"))
 
 
 def render_html(manifest: dict, results: list[audit.Result], plots: dict[str, str]) -> str:

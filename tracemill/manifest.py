@@ -16,7 +16,7 @@ from tracemill import __version__
 from tracemill.config import Config, config_hash, to_dict
 from tracemill.readers import count_records, resolve_input
 from tracemill.sampling import pass_at_k
-from tracemill.sinks import _atomic_write, read_jsonl_dir
+from tracemill.sinks import atomic_write, read_jsonl_dir
 
 DISPOSITIONS = ("emitted", "filtered", "deduplicated", "dead_lettered")
 
@@ -126,5 +126,5 @@ def build_manifest(pipeline: str, cfg: Config, out_dir: str, inputs: list[dict],
 
 def write_json(out_dir: str, name: str, obj: dict) -> str:
     path = FileSystems.join(out_dir, name)
-    _atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+    atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
     return path

@@ -7,7 +7,7 @@ cannot even be parsed is still accounted for as (file, line).
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes

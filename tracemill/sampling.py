@@ -11,8 +11,8 @@ from math import comb
 
 from tracemill.records import ORIGIN
 from tracemill.tokens import count_messages
-from tracemill.verify.pytest_runner import test_command
 from tracemill.verify.grading import selection_files
+from tracemill.verify.pytest_runner import test_command
 
 REASON_BY_OUTCOME = {"resolved": "resolved", "unresolved": "fail", "timeout": "timeout",
                      "patch_failed": "patch_failed"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -28,7 +28,8 @@ def shard_name(name: str, index: int, shards: int, ext: str) -> str:
     return f"part-{index:05d}-of-{shards:05d}.{ext}"
 
 
-def _atomic_write(path: str, data: bytes) -> None:
+def atomic_write(path: str, data: bytes) -> None:
+    """Write `data` under a temporary name, then rename: readers never see a partial file."""
     tmp = f"{path}.tmp-{hashlib.sha256(data).hexdigest()[:12]}"
     with FileSystems.create(tmp) as fh:
         fh.write(data)
@@ -41,7 +42,7 @@ def _ensure_dir(path: str) -> None:
     # Shards of one output are written concurrently; whoever creates the folder first wins.
     try:
         FileSystems.mkdirs(path)
-    except (IOError, OSError, RuntimeError):
+    except (OSError, RuntimeError):
         if not FileSystems.exists(path):
             raise
 
@@ -56,19 +57,24 @@ def jsonl_bytes(records: list[dict]) -> bytes:
     return "".join(canonical_json(r) + "\n" for r in records).encode("utf-8")
 
 
+def sorted_rows(records, sort_key: Callable[[dict], str]) -> list[dict]:
+    """Records without their in-flight origin, in the stable order every sink writes."""
+    return sorted((strip_origin(r) for r in records if r is not None), key=lambda r: (sort_key(r), canonical_json(r)))
+
+
 def write_shard(out_dir: str, name: str, schema_name: str, index: int, shards: int, records: list[dict],
                 sort_key: Callable[[dict], str], jsonl: bool = True) -> list[str]:
     """Write one shard's Parquet (and JSONL) files; returns their paths."""
-    rows = sorted((strip_origin(r) for r in records), key=lambda r: (sort_key(r), canonical_json(r)))
+    rows = sorted_rows(records, sort_key)
     base = FileSystems.join(out_dir, name)
     _ensure_dir(base)
     written = []
     path = FileSystems.join(base, shard_name(name, index, shards, "parquet"))
-    _atomic_write(path, parquet_bytes(schema_name, rows))
+    atomic_write(path, parquet_bytes(schema_name, rows))
     written.append(path)
     if jsonl:
         path = FileSystems.join(base, shard_name(name, index, shards, "jsonl"))
-        _atomic_write(path, jsonl_bytes(rows))
+        atomic_write(path, jsonl_bytes(rows))
         written.append(path)
     return written
 

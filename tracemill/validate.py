@@ -3,7 +3,7 @@ naming the JSON path of the first violation."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import schemas
 from tracemill.errors import RecordError

@@ -516,21 +516,11 @@ class _WriteJsonlPart(beam.DoFn):
         self._out_dir, self._name, self._shards, self._sort_key = out_dir, name, shards, sort_key
 
     def process(self, keyed):
-        from apache_beam.io.filesystems import FileSystems
-
-        from tracemill.records import canonical_json, strip_origin
+        from tracemill.sinks import atomic_write, jsonl_bytes, sorted_rows
 
         index, records = keyed
-        rows = sorted((strip_origin(r) for r in records if r is not None),
-                      key=lambda r: (self._sort_key(r), canonical_json(r)))
-        data = "".join(canonical_json(r) + "\n" for r in rows).encode("utf-8")
         path = _part_path(self._out_dir, self._name, index, self._shards)
-        tmp = f"{path}.tmp-{hashlib.sha256(data).hexdigest()[:12]}"
-        with FileSystems.create(tmp) as fh:
-            fh.write(data)
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
-        FileSystems.rename([tmp], [path])
+        atomic_write(path, jsonl_bytes(sorted_rows(records, self._sort_key)))
         yield path
 
 
@@ -546,12 +536,10 @@ class WriteJsonlParts(beam.PTransform):
         self.out_dir, self.name, self.sort_key, self.shards = out_dir, name, sort_key, shards
 
     def expand(self, pcoll):
+        from tracemill.sinks import shard_of
+
         shards, key = self.shards, self.sort_key
-
-        def shard(r: dict) -> int:
-            return int.from_bytes(hashlib.sha256(key(r).encode("utf-8")).digest()[:8], "big") % shards
-
-        keyed = pcoll | "Shard" >> beam.Map(lambda r: (shard(r), r))
+        keyed = pcoll | "Shard" >> beam.Map(lambda r: (shard_of(key(r), shards), r))
         empties = pcoll.pipeline | "AllShards" >> beam.Create([(i, None) for i in range(shards)])
         return ((keyed, empties) | "Merge" >> beam.Flatten() | "Group" >> beam.GroupByKey()
                 | "Write" >> beam.ParDo(_WriteJsonlPart(self.out_dir, self.name, shards, key)))

@@ -84,4 +84,4 @@ class _Route(beam.DoFn):
         yield value if tag == "kept" else pvalue.TaggedOutput(tag, value)
 
 
-__all__ = ["DedupTasks", "SettleRollouts", "emitted", "from_rejection", "is_input_level", "ORIGIN"]
+__all__ = ["ORIGIN", "DedupTasks", "SettleRollouts", "emitted", "from_rejection", "is_input_level"]

@@ -7,7 +7,7 @@ from apache_beam import pvalue
 
 from tracemill.config import SplitMix
 from tracemill.mix import decide, keep_probability, shares
-from tracemill.records import rejection_record, Rejection
+from tracemill.records import Rejection, rejection_record
 
 
 class _Decide(beam.DoFn):

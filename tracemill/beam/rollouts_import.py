@@ -11,7 +11,7 @@ from apache_beam import pvalue
 
 from tracemill.records import canonical_json, strip_origin
 from tracemill.reports import JoinSettings, join
-from tracemill.sinks import _atomic_write, jsonl_bytes
+from tracemill.sinks import atomic_write, jsonl_bytes
 from tracemill.sources.agent_logs import read_records
 
 
@@ -57,7 +57,7 @@ class JoinReports(beam.PTransform):
 
 def _write(records: list[dict], path: str, sort_key) -> str:
     rows = sorted((strip_origin(r) for r in records), key=lambda r: (sort_key(r), canonical_json(r)))
-    _atomic_write(path, jsonl_bytes(rows))
+    atomic_write(path, jsonl_bytes(rows))
     return path
 
 

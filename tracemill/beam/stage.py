@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -31,7 +31,7 @@ def apply_stage(fn: Callable, record: dict, stage: str, infra_retries: int = 0, 
             if attempt < infra_retries:
                 continue
             return DEAD, dead_letter_record(record, stage, exc)
-        except Exception as exc:  # noqa: BLE001 - a bad record must never crash the run
+        except Exception as exc:
             log.debug("stage %s dead-lettered a record", stage, exc_info=True)
             return DEAD, dead_letter_record(record, stage, exc)
         if isinstance(out, Rejection):

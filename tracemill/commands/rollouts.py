@@ -22,6 +22,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filters.trajectory import SECRET_POLICIES, TrajectoryLimits
 from tracemill import __version__
@@ -30,6 +31,9 @@ from tracemill.records import ORIGIN, stable_hash
 from tracemill.reports import CONFLICT_POLICIES, JoinSettings, load_instances, read_entries, regrade_entries
 from tracemill.runner import pipeline_options, prepare_out_dir, run_pipeline
 from tracemill.sources.agent_logs import FORMATS, count_records
+
+if TYPE_CHECKING:
+    from pipelines import rollouts_import
 
 GENERATE_HOOK = "tracemill.commands._rollouts_generate"
 OWNED = ["trajectories.jsonl", "rejections.jsonl", "dispositions.jsonl", "manifest.json", "run_info.json"]
@@ -128,8 +132,8 @@ def limits_from(args) -> TrajectoryLimits | None:
 
 
 def run_import(args, beam_args) -> int:
-    from pipelines import rollouts_import
-    from tracemill.manifest import reconcile, sha256_of, write_json
+    from pipelines import rollouts_import  # lazy: Beam loads only when a command runs
+    from tracemill.manifest import write_json
     reports = sorted(dict.fromkeys(args.reports))
     # A file named as a report is not also a log (a folder of logs often holds its predictions file).
     as_reports = {str(Path(r).resolve()) for r in reports}
@@ -176,8 +180,8 @@ def settings_dict(settings: rollouts_import.ImportSettings) -> dict:
 
 
 def build_manifest(settings: rollouts_import.ImportSettings, inputs: list[str], reports: list[str], out: str) -> dict:
-    from pipelines import rollouts_import
-    from tracemill.manifest import reconcile, sha256_of, write_json
+    from tracemill.manifest import reconcile, sha256_of
+
     described = [{"path": p, "kind": "trajectory", "sha256": sha256_of(p)[0], "records": count_records(p)}
                  for p in inputs]
     per_report = collections.Counter(e[ORIGIN]["source"] for e in settings.report_entries)

@@ -6,8 +6,14 @@ import sys
 import time
 
 from tracemill.config import load_config
-from tracemill.runner import enable_progress, pipeline_options, prepare_out_dir, run_pipeline, summary_table, \
-    write_run_info
+from tracemill.runner import (
+    enable_progress,
+    pipeline_options,
+    prepare_out_dir,
+    run_pipeline,
+    summary_table,
+    write_run_info,
+)
 
 OUTPUT_FOLDERS = ["tasks", "trajectories", "test_runs", "sft", "rl", "rejections", "dispositions", "timings"]
 OWNED = [*OUTPUT_FOLDERS, "manifest.json", "run_info.json", "audit.duckdb", "card.html", "card.md", "card_plots"]

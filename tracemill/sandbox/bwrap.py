@@ -152,7 +152,7 @@ def run_sandboxed(
         return SandboxResult(ExecStatus.TIMEOUT, None, stdout, stderr, duration,
                              f"wall-clock limit {limits.timeout_s}s exceeded", cmd)
     rc = proc.returncode
-    if rc != 0 and (stderr.startswith("bwrap:") or stderr.startswith("prlimit:")):
+    if rc != 0 and stderr.startswith(("bwrap:", "prlimit:")):
         return SandboxResult(ExecStatus.INFRA_ERROR, rc, stdout, stderr, duration, stderr.strip()[:500], cmd)
     if rc == -signal.SIGKILL or "MemoryError" in stderr[-2000:]:
         status = ExecStatus.MEMORY if rc != 0 else ExecStatus.OK

@@ -15,23 +15,17 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from tracemill import __version__
 from tracemill.records import canonical_json, stable_hash, strip_origin
-from tracemill.sinks import parquet_bytes
+from tracemill.sinks import atomic_write, parquet_bytes
 
 TRACES, SFT, REJECTIONS, MANIFEST = "traces.jsonl", "sft.jsonl", "rejections.jsonl", "manifest.json"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(str(path), data)
 
 
 def write_jsonl(path: Path, records: list[dict], sort_key, parquet_schema: str | None = None) -> list[dict]:

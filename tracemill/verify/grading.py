@@ -25,7 +25,7 @@ GRADER_VERSION = "tracemill-grader/1"
 
 @dataclass(frozen=True)
 class GradeSettings:
-    limits: SandboxLimits = SandboxLimits(timeout_s=60.0, memory_mb=2048)
+    limits: SandboxLimits = SandboxLimits(timeout_s=60.0, memory_mb=2048)  # noqa: RUF009 - frozen, immutable
     infra_retries: int = 2
     python: str | None = None  # interpreter with pytest and the repo's dependencies
 

@@ -41,7 +41,7 @@ def run_pytest(
     selection: list[str] | None = None,
     *,
     python: str | None = None,
-    limits: SandboxLimits = SandboxLimits(),
+    limits: SandboxLimits = SandboxLimits(),  # noqa: B008 - frozen dataclass, immutable
     extra_args: tuple[str, ...] = (),
     ro_paths: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
