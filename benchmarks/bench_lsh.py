@@ -12,7 +12,7 @@ from tracemill.dedup.lsh import near_duplicates
 from tracemill.dedup.quality import losers, score, truth_pairs
 from tracemill.dedup.signatures import Signer
 
-SIZES = {"smoke": (600, 300, 1), "quick": (20_000, 5_000, 3), "full": (200_000, 50_000, 3)}  # (docs, baseline docs, repeats)
+SIZES = {"smoke": (600, 300, 1), "quick": (20_000, 3_000, 3), "full": (200_000, 50_000, 3)}  # (docs, baseline docs, repeats)
 THRESHOLD = 0.8
 
 

@@ -12,7 +12,7 @@ import schemas
 from benchmarks.bench_beam_stages import beam_map, records
 from benchmarks.common import row, side_by_side, write_jsonl
 
-SIZES = {"smoke": (100, 1, 300), "quick": (5_000, 3, 50_000), "full": (50_000, 3, 200_000)}  # (records, repeats, pipeline records)
+SIZES = {"smoke": (100, 1, 300), "quick": (5_000, 3, 30_000), "full": (50_000, 3, 200_000)}  # (records, repeats, pipeline records)
 
 
 def run(size: str) -> dict:
