@@ -14,6 +14,7 @@ import numpy as np
 
 from tracemill.dedup.bands import band_keys
 from tracemill.dedup.components import components
+from tracemill.dedup.shingles import sorted_unique
 from tracemill.dedup.similarity import exact_jaccard
 
 DEFAULT_MAX_BUCKET = 100
@@ -31,8 +32,10 @@ def candidate_pairs(keys: np.ndarray, max_bucket: int = DEFAULT_MAX_BUCKET) -> n
     for band in range(bands):
         col = keys[:, band]
         valid = col >= 0
-        order = np.lexsort((idx[valid], col[valid]))
-        k, members = col[valid][order], idx[valid][order]
+        members_all = idx[valid]
+        # A stable sort keeps members in index (= id) order within each bucket.
+        order = np.argsort(col[valid], kind="stable")
+        k, members = col[valid][order], members_all[order]
         if len(k) < 2:
             continue
         boundaries = np.flatnonzero(np.diff(k)) + 1
@@ -50,7 +53,10 @@ def candidate_pairs(keys: np.ndarray, max_bucket: int = DEFAULT_MAX_BUCKET) -> n
             out.append(np.stack([a, b], axis=1))
     if not out:
         return np.empty((0, 2), dtype=np.int64)
-    return np.unique(np.concatenate(out), axis=0)
+    pairs = np.concatenate(out)
+    # Repeats across bands collapse through one int64 code per pair (cheaper than unique rows).
+    codes = sorted_unique(pairs[:, 0] * np.int64(n) + pairs[:, 1])
+    return np.stack([codes // n, codes % n], axis=1)
 
 
 def estimated_similarities(signatures: np.ndarray, pairs: np.ndarray, chunk: int = 65536) -> np.ndarray:
