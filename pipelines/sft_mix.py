@@ -9,12 +9,13 @@ from __future__ import annotations
 import apache_beam as beam
 
 from filters.trajectory import TrajectoryLimits, apply_filters
-from tracemill.beam.dedup import DedupExact, DedupNearDuplicates
+from tracemill.beam.dedup import Decontaminate, DedupExact, DedupNearDuplicates
 from tracemill.beam.dispositions import DedupTasks, SettleRollouts, emitted, from_rejection, is_input_level
 from tracemill.beam.mix import MixSplit
 from tracemill.beam.rollouts import GradeRollouts
 from tracemill.beam.stage import Stage
-from tracemill.config import Config
+from tracemill.config import Config, DecontamConfig
+from tracemill.dedup.decontamination import DecontamSources
 from tracemill.readers import ReadJsonLines, parse_line
 from tracemill.records import stable_hash
 from tracemill.sinks import WriteShards
@@ -50,6 +51,15 @@ def trajectory_filter(cfg: Config):
     return lambda traj: apply_filters(traj, limits)
 
 
+def decontam_sources(d: DecontamConfig) -> DecontamSources:
+    return DecontamSources(swe_bench=d.swe_bench, humaneval=d.humaneval, deny_lists=d.deny_lists, ngram=d.ngram,
+                           min_containment=d.min_containment, jaccard=d.jaccard)
+
+
+def task_texts(task: dict, field: str) -> str | None:
+    return task.get(field)
+
+
 def read_validated(p, paths, kind: str, schema: str):
     lines = p | f"Read[{kind}]" >> ReadJsonLines(paths, kind)
     parsed = lines | f"Parse[{kind}]" >> Stage(f"parse_{kind}", parse_line)
@@ -62,9 +72,19 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
     rollouts, rollout_losses = read_validated(p, cfg.inputs.rollouts, "trajectory", "trajectory")
 
     tasks = tasks | "DedupTasks" >> DedupTasks()
-    task_index = beam.pvalue.AsDict(tasks.kept | "IndexTasks" >> beam.Map(lambda t: (t["instance_id"], t)))
-
     losses = [*task_losses, *rollout_losses, tasks.rejected]
+    kept_tasks, contaminated = tasks.kept, None
+    if cfg.decontam.enabled:
+        clean = kept_tasks | "Decontaminate" >> Decontaminate(
+            "decontam", decontam_sources(cfg.decontam), mode="drop",
+            text_fns={"problem_statement": lambda t: task_texts(t, "problem_statement"),
+                      "patch": lambda t: task_texts(t, "patch")})
+        kept_tasks = clean["kept"]
+        losses += [clean["rejected"], clean["dead"]]
+        contaminated = beam.pvalue.AsDict(clean["rejected"] | "ContaminatedIds" >> beam.Map(
+            lambda r: (r["record_id"], r["duplicate_of"] or r["reason"])))
+    task_index = beam.pvalue.AsDict(kept_tasks | "IndexTasks" >> beam.Map(lambda t: (t["instance_id"], t)))
+
     filtered = rollouts | "FilterRollouts" >> Stage("filter", trajectory_filter(cfg))
     rollouts = filtered.kept
     losses += [filtered.rejected, filtered.dead]
@@ -79,7 +99,8 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
         rollouts = near["kept"]
         losses += [near["rejected"], near["dead"]]
 
-    graded = rollouts | "GradeRollouts" >> GradeRollouts(task_index, cfg.grading, cfg.sampling, cfg.inputs.repos)
+    graded = rollouts | "GradeRollouts" >> GradeRollouts(task_index, cfg.grading, cfg.sampling, cfg.inputs.repos,
+                                                         contaminated)
     losses += [graded["rejected"], graded["dead"]]
     bundles = graded["kept"]
 
@@ -102,7 +123,7 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
     ready_dropped = sft.rejected | "ReadyDropped" >> beam.Filter(is_input_level)
     ready_kept = sft.kept | "ReadyKept" >> beam.Filter(lambda e: "_origin" in e)
     dispositions = ((input_rejections | "Ledger[rejected]" >> beam.Map(from_rejection),
-                     tasks.kept | "Ledger[tasks]" >> beam.Map(emitted),
+                     kept_tasks | "Ledger[tasks]" >> beam.Map(emitted),
                      ready_dropped | "Ledger[ready_dropped]" >> beam.Map(from_rejection),
                      ready_kept | "Ledger[ready_kept]" >> beam.Map(emitted),
                      settled.rows)
@@ -119,7 +140,7 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
                                                            "attempts": r.get("attempts", 1),
                                                            "cached": r.get("cached")})
 
-    outputs = {"tasks": tasks.kept, "trajectories": trajectories, "test_runs": unique_runs, "sft": sft.kept,
+    outputs = {"tasks": kept_tasks, "trajectories": trajectories, "test_runs": unique_runs, "sft": sft.kept,
                "rl": rl.kept, "rejections": rejections, "dispositions": dispositions, "timings": timings}
     for name, pcoll in outputs.items():
         schema, key = OUTPUTS[name]

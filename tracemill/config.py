@@ -61,6 +61,23 @@ class DedupConfig:
 
 
 @dataclass(frozen=True)
+class DecontamConfig:
+    """Evaluation sets tasks must not overlap (off while every list is empty). A contaminated task is
+    dropped with the matched benchmark item, and so are its rollouts (`task_contaminated`)."""
+
+    swe_bench: tuple[str, ...] = ()
+    humaneval: tuple[str, ...] = ()
+    deny_lists: tuple[str, ...] = ()
+    ngram: int = 13
+    min_containment: float = 0.5
+    jaccard: float = 0.8
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.swe_bench or self.humaneval or self.deny_lists)
+
+
+@dataclass(frozen=True)
 class GradingConfig:
     timeout_s: float = 15.0
     memory_mb: int = 2048
@@ -101,6 +118,7 @@ class Config:
     inputs: InputsConfig = field(default_factory=InputsConfig)
     filters: FilterConfig = field(default_factory=FilterConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
     grading: GradingConfig = field(default_factory=GradingConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     mix: MixConfig = field(default_factory=MixConfig)
@@ -121,6 +139,8 @@ class Config:
                 raise ConfigError(f"mix.{split}.token_budget must be >= 0")
         if self.filters.secrets not in ("scrub", "drop", "off"):
             raise ConfigError(f"filters.secrets must be scrub, drop or off, got {self.filters.secrets!r}")
+        if not (0 < self.decontam.min_containment <= 1 and 0 < self.decontam.jaccard <= 1):
+            raise ConfigError("decontam.min_containment and decontam.jaccard must be in (0, 1]")
         if self.grading.timeout_s <= 0:
             raise ConfigError("grading.timeout_s must be > 0")
         return self

@@ -24,7 +24,10 @@ def resolve_repo(ref: str) -> str:
     return str(sample.repo_path()) if ref == sample.SAMPLE_REF else ref
 
 
-def require_known_task(traj: dict, tasks: dict) -> dict | Rejection:
+def require_known_task(traj: dict, tasks: dict, contaminated: dict | None = None) -> dict | Rejection:
+    if contaminated and traj["instance_id"] in contaminated:
+        return Rejection("task_contaminated", duplicate_of=contaminated[traj["instance_id"]],
+                         detail="its task overlaps an evaluation set")
     if traj["instance_id"] not in tasks:
         return Rejection("unknown_task", detail=f"no task with instance_id {traj['instance_id']!r}")
     return traj
@@ -61,13 +64,17 @@ class _Grader:
 class GradeRollouts(beam.PTransform):
     """Rollouts -> {trajectory, sft, rl, test_run} bundles (kept), unknown tasks (rejected), infra (dead)."""
 
-    def __init__(self, tasks, grading: GradingConfig, sampling: SamplingConfig, repos: dict[str, str]):
+    def __init__(self, tasks, grading: GradingConfig, sampling: SamplingConfig, repos: dict[str, str],
+                 contaminated=None):
         super().__init__()
-        self.tasks, self.grader = tasks, _Grader(grading, sampling, repos)
+        self.tasks, self.grader, self.contaminated = tasks, _Grader(grading, sampling, repos), contaminated
         self.concurrency = grading.concurrency
 
     def expand(self, rollouts):
-        known = rollouts | "JoinTasks" >> Stage("join_tasks", require_known_task, tasks=self.tasks)
+        side = {"tasks": self.tasks}
+        if self.contaminated is not None:
+            side["contaminated"] = self.contaminated
+        known = rollouts | "JoinTasks" >> Stage("join_tasks", require_known_task, **side)
         # Spread sandbox work over workers before the expensive step.
         graded = (known.kept
                   | "SpreadGrading" >> beam.Reshuffle()
