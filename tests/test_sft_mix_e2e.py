@@ -118,3 +118,10 @@ def test_refuses_a_foreign_output_folder(tmp_path, capsys):
     assert main(["sft-mix", "--out", str(tmp_path), "--quiet"]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "precious.txt").exists()
+
+
+def test_too_many_dead_letters_fail_the_run_but_keep_outputs(tmp_path, capsys):
+    out = tmp_path / "strict"
+    assert run(out, "--set", "filters.max_dead_letter_ratio=0.1", "--set", "dedup.near=false") == 3
+    assert "3 of 23 records dead-lettered, above filters.max_dead_letter_ratio=0.1" in capsys.readouterr().err
+    assert json.loads((out / "manifest.json").read_text())["counts"]["reconciled"]

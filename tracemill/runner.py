@@ -86,3 +86,18 @@ def summary_table(manifest: dict) -> str:
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+def final_status(manifest: dict, max_dead_letter_ratio: float, limit_name: str = "max_dead_letter_ratio",
+                 hint: str = "") -> int:
+    """A run's exit code: 3 when its counts do not reconcile or more than the allowed share of inputs
+    was dead-lettered (outputs are kept for inspection), otherwise 0."""
+    t = manifest["counts"]["total"]
+    if not manifest["counts"]["reconciled"]:
+        print("tracemill: error: disposition counts do not reconcile with the inputs", file=sys.stderr)
+        return 3
+    if t["input"] and t["dead_lettered"] / t["input"] > max_dead_letter_ratio:
+        print(f"tracemill: error: {t['dead_lettered']} of {t['input']} records dead-lettered, above "
+              f"{limit_name}={max_dead_letter_ratio}{hint}", file=sys.stderr)
+        return 3
+    return 0

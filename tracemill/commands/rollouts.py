@@ -29,7 +29,7 @@ from tracemill import __version__
 from tracemill.errors import ConfigError
 from tracemill.records import ORIGIN, stable_hash
 from tracemill.reports import CONFLICT_POLICIES, JoinSettings, load_instances, read_entries, regrade_entries
-from tracemill.runner import pipeline_options, prepare_out_dir, run_pipeline
+from tracemill.runner import final_status, pipeline_options, prepare_out_dir, run_pipeline
 from tracemill.sources.agent_logs import FORMATS, count_records
 
 if TYPE_CHECKING:
@@ -158,16 +158,9 @@ def run_import(args, beam_args) -> int:
     run_pipeline(lambda p: rollouts_import.build(p, settings, out), pipeline_options(beam_args))
     manifest = build_manifest(settings, inputs, reports, out)
     write_json(out, "manifest.json", manifest)
-    t = manifest["counts"]["total"]
     print(summary(manifest), file=sys.stderr)
-    if not manifest["counts"]["reconciled"]:
-        print("tracemill: error: disposition counts do not reconcile with the inputs", file=sys.stderr)
-        return 3
-    if t["input"] and t["dead_lettered"] / t["input"] > args.max_dead_letter_ratio:
-        print(f"tracemill: error: {t['dead_lettered']} of {t['input']} records dead-lettered, above "
-              f"--max-dead-letter-ratio={args.max_dead_letter_ratio}; see {out}/rejections.jsonl", file=sys.stderr)
-        return 3
-    return 0
+    return final_status(manifest, args.max_dead_letter_ratio, "--max-dead-letter-ratio",
+                        f"; see {out}/rejections.jsonl")
 
 
 def _read_jsonl(path: Path) -> list[dict]:

@@ -8,6 +8,7 @@ import time
 from tracemill.config import load_config
 from tracemill.runner import (
     enable_progress,
+    final_status,
     pipeline_options,
     prepare_out_dir,
     run_pipeline,
@@ -63,12 +64,4 @@ def run(args, beam_args: list[str]) -> int:
     write_run_info(out, {"started_at": started, "pipeline_seconds": round(seconds, 3),
                          "total_seconds": round(time.time() - started, 3), "beam_args": beam_args})
     print(summary_table(manifest), file=sys.stderr)
-    t = manifest["counts"]["total"]
-    if not manifest["counts"]["reconciled"]:
-        print("tracemill: error: disposition counts do not reconcile with the inputs", file=sys.stderr)
-        return 3
-    if t["input"] and t["dead_lettered"] / t["input"] > cfg.filters.max_dead_letter_ratio:
-        print(f"tracemill: error: {t['dead_lettered']} of {t['input']} records dead-lettered, above "
-              f"filters.max_dead_letter_ratio={cfg.filters.max_dead_letter_ratio}", file=sys.stderr)
-        return 3
-    return 0
+    return final_status(manifest, cfg.filters.max_dead_letter_ratio, "filters.max_dead_letter_ratio")

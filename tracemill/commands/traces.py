@@ -8,7 +8,14 @@ import time
 
 from tracemill.config import to_dict
 from tracemill.errors import ConfigError
-from tracemill.runner import enable_progress, pipeline_options, prepare_out_dir, run_pipeline, write_run_info
+from tracemill.runner import (
+    enable_progress,
+    final_status,
+    pipeline_options,
+    prepare_out_dir,
+    run_pipeline,
+    write_run_info,
+)
 
 OWNED = ["traces.jsonl", "traces.parquet", "sft.jsonl", "sft.parquet", "rejections.jsonl", "manifest.json",
          "run_info.json"]
@@ -103,12 +110,4 @@ def run(args, beam_args: list[str]) -> int:
     write_run_info(out, {"started_at": started, "pipeline_seconds": round(seconds, 3),
                          "total_seconds": round(time.time() - started, 3), "beam_args": beam_args})
     print(summary(manifest), file=sys.stderr)
-    t = manifest["counts"]["total"]
-    if not manifest["counts"]["reconciled"]:
-        print("tracemill: error: counts do not reconcile with the inputs", file=sys.stderr)
-        return 3
-    if t["input"] and t["dead_lettered"] / t["input"] > cfg.max_dead_letter_ratio:
-        print(f"tracemill: error: {t['dead_lettered']} of {t['input']} inputs dead-lettered, above "
-              f"max_dead_letter_ratio={cfg.max_dead_letter_ratio}", file=sys.stderr)
-        return 3
-    return 0
+    return final_status(manifest, cfg.max_dead_letter_ratio)
