@@ -30,3 +30,25 @@ def test_malformed_lines_name_file_and_line(text, needle):
 def test_sample_prefix_resolves_to_shipped_files():
     assert resolve_input("@sample/tasks.jsonl").endswith("tracemill/sample/tasks.jsonl")
     assert resolve_input("gs://bucket/x.jsonl") == "gs://bucket/x.jsonl"
+
+
+def test_read_json_records_accepts_object_array_and_lines(tmp_path):
+    from tracemill.readers import read_json_records
+
+    (tmp_path / "o.json").write_text('{"a": 1}')
+    (tmp_path / "a.json").write_text('[{"a": 1}, {"a": 2}]')
+    (tmp_path / "l.jsonl").write_text('{"a": 1}\n\n{"a": 2}\n')
+    assert read_json_records(str(tmp_path / "o.json")) == [{"a": 1}]
+    assert read_json_records(str(tmp_path / "a.json")) == [{"a": 1}, {"a": 2}]
+    assert read_json_records(str(tmp_path / "l.jsonl")) == [{"a": 1}, {"a": 2}]
+
+
+def test_read_json_records_names_file_and_line(tmp_path):
+    from tracemill.errors import ConfigError
+    from tracemill.readers import read_json_records
+
+    (tmp_path / "bad.jsonl").write_text('{"a": 1}\n{"a": \n')
+    with pytest.raises(ConfigError, match=r"bad.jsonl:2: neither a JSON document nor JSON lines"):
+        read_json_records(str(tmp_path / "bad.jsonl"))
+    with pytest.raises(ConfigError, match="cannot read"):
+        read_json_records(str(tmp_path / "missing.json"))

@@ -14,7 +14,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from tracemill import sample
-from tracemill.errors import RecordError
+from tracemill.errors import ConfigError, RecordError
 from tracemill.records import ORIGIN
 
 SAMPLE_PREFIX = "@sample/"
@@ -34,6 +34,32 @@ def iter_lines(path: str) -> Iterator[tuple[int, str]]:
             text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if text.strip():
                 yield number, text
+
+
+def read_json_records(path: str) -> list:
+    """The values of a JSON document (an object, or an array of them) or of a JSON-lines file.
+
+    For small side files (instances, evaluation sets, reports); any FileSystems path, gzip allowed.
+    A file that is neither gets one ConfigError naming the file and the first bad line.
+    """
+    try:
+        with FileSystems.open(resolve_input(path), compression_type=CompressionTypes.AUTO) as fh:
+            text = fh.read().decode("utf-8")
+    except Exception as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    try:
+        data = json.loads(text)
+        return data if isinstance(data, list) else [data]
+    except json.JSONDecodeError:
+        pass
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{number}: neither a JSON document nor JSON lines: {exc.msg}") from exc
+    return rows
 
 
 def count_records(path: str) -> int:

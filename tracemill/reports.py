@@ -136,20 +136,10 @@ def read_entries(path: str | Path) -> list[dict]:
 def load_instances(paths: list[str]) -> dict[str, dict]:
     """Instances (FAIL_TO_PASS/PASS_TO_PASS) by id from JSON objects, JSON lists or JSONL files."""
     out: dict[str, dict] = {}
+    from tracemill.readers import read_json_records
+
     for path in paths:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read instances {path}: {exc.strerror}") from exc
-        try:
-            data = json.loads(text)
-            rows = data if isinstance(data, list) else [data]
-        except json.JSONDecodeError:
-            try:
-                rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}: not JSON or JSONL: {exc.msg}") from exc
-        for row in rows:
+        for row in read_json_records(path):
             if isinstance(row, dict) and "instance_id" in row and "FAIL_TO_PASS" in row:
                 out[str(row["instance_id"])] = row
     return out

@@ -17,22 +17,9 @@ from tracemill.verify.log_parsers import PARSERS, parse_log
 
 def load_instance(path: str, instance_id: str | None = None) -> dict:
     """One instance from a JSON object, a JSON list or a JSONL file (pick with `instance_id`)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read instance file {path}: {exc.strerror}") from exc
-    try:
-        data = json.loads(text)
-        rows = data if isinstance(data, list) else [data]
-    except json.JSONDecodeError:
-        rows = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{path}:{n}: not JSON or JSONL: {exc.msg}") from exc
-    rows = [r for r in rows if isinstance(r, dict)]
+    from tracemill.readers import read_json_records  # lazy: Beam's file systems load only when grading
+
+    rows = [r for r in read_json_records(path) if isinstance(r, dict)]
     if instance_id:
         rows = [r for r in rows if r.get("instance_id") == instance_id]
     if len(rows) != 1:

@@ -84,29 +84,10 @@ class Match:
                          detail=f"matches {self.item} ({self.check}, {where})", disposition="filtered")
 
 
-def _read_text(path: str) -> str:
-    # Beam's file systems: local paths, gs:// and s3:// alike, .gz decompressed by extension.
-    from apache_beam.io.filesystems import FileSystems
-
-    try:
-        with FileSystems.open(path) as handle:
-            return handle.read().decode("utf-8")
-    except Exception as exc:
-        raise ConfigError(f"cannot read evaluation file {path}: {exc}") from exc
-
-
 def _json_rows(path: str) -> list[dict]:
-    text = _read_text(path)
-    stripped = text.lstrip()
-    try:
-        if stripped.startswith("["):
-            rows = json.loads(stripped)
-        elif stripped.startswith("{") and "\n{" not in stripped.strip():
-            rows = [json.loads(stripped)]
-        else:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is neither a JSON array nor JSON lines: {exc}") from exc
+    from tracemill.readers import read_json_records  # lazy: Beam's file systems
+
+    rows = read_json_records(path)
     if not all(isinstance(r, dict) for r in rows):
         raise ConfigError(f"{path}: every evaluation item must be a JSON object")
     return rows
@@ -147,8 +128,14 @@ def load_humaneval(path: str, benchmark: str = "humaneval") -> list[BenchmarkIte
 
 def load_deny_list(path: str) -> DenyList:
     """One entry a line: `repo:owner/name`, `instance:ID`, or bare (a `/` means a repo); `#` comments."""
+    from tracemill.readers import iter_lines  # lazy: Beam's file systems
+
     repos, instances = set(), set()
-    for raw in _read_text(path).splitlines():
+    try:
+        lines = [text for _, text in iter_lines(path)]
+    except Exception as exc:
+        raise ConfigError(f"cannot read deny list {path}: {exc}") from exc
+    for raw in lines:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue

@@ -36,7 +36,6 @@ class SandboxLimits:
     timeout_s: float = 60.0
     memory_mb: int = 2048
     max_output_bytes: int = 4_000_000
-    processes: int = 256
 
 
 @dataclass
