@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from tracemill.errors import InfraError
+from tracemill.lru import LruCache
 from tracemill.sandbox import ExecStatus, SandboxLimits
 from tracemill.verify import workspace
 from tracemill.verify.patches import sha256_text
@@ -46,21 +46,19 @@ def run_id_for(task: dict, patch: str | None) -> str:
     return "run-" + hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-_CACHE: dict[str, dict] = {}
-_CACHE_LOCK = threading.Lock()
+# Per-worker results by run id: identical (patch, tests) pairs across rollouts are graded once.
+_CACHE: LruCache[str, dict] = LruCache(10_000)
 
 
 def grade(task: dict, patch: str | None, repo_path: str, settings: GradeSettings = GradeSettings(),
           traj_id: str | None = None) -> dict:
     """A `test_run` record for `patch` on `task`. Cached by (repo, commit, patch hash, tests)."""
     run_id = run_id_for(task, patch)
-    with _CACHE_LOCK:
-        hit = _CACHE.get(run_id)
+    hit = _CACHE.get(run_id)
     cached = hit is not None
     if hit is None:
         hit = _grade_uncached(task, patch, repo_path, settings, run_id)
-        with _CACHE_LOCK:
-            _CACHE[run_id] = hit
+        _CACHE.put(run_id, hit)
     return {**hit, "traj_id": traj_id, "cached": cached}
 
 

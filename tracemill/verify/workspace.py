@@ -10,14 +10,15 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 from pathlib import Path
 
 from tracemill.errors import InfraError
+from tracemill.lru import LruCache
 from tracemill.verify.patches import is_test_path, touched_files
 
-_LOCK = threading.Lock()
-_PRISTINE: dict[tuple[str, str], Path] = {}
+# Extracted base trees, kept per worker for reuse across the rollouts of a task. Bounded, and evicted
+# trees are deleted, so a worker grading many repositories does not fill its disk.
+_PRISTINE: LruCache[tuple[str, str], Path] = LruCache(32, on_evict=lambda _, p: shutil.rmtree(p, ignore_errors=True))
 
 
 class PatchApplyError(Exception):
@@ -31,7 +32,7 @@ def _git(args: list[str], cwd: Path | str | None = None, input: bytes | None = N
 def pristine_tree(repo_path: str, commit: str) -> Path:
     """A read-only-by-convention extraction of `repo_path` at `commit`, cached per process."""
     key = (os.path.realpath(repo_path), commit)
-    with _LOCK:
+    with _PRISTINE.lock:
         cached = _PRISTINE.get(key)
         if cached is not None and cached.exists():
             return cached
@@ -43,7 +44,7 @@ def pristine_tree(repo_path: str, commit: str) -> Path:
             raise InfraError(f"git archive {commit} failed in {repo_path}: {archive.stderr.decode()[:300]}",
                              reason="repo_unavailable")
         subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-        _PRISTINE[key] = dest
+        _PRISTINE.put(key, dest)
         return dest
 
 
