@@ -8,6 +8,7 @@ import collections
 import hashlib
 import json
 
+import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -72,6 +73,20 @@ def pass_at_k_by_task(trajectories: list[dict]) -> list[dict]:
     return rows
 
 
+def _describe(path: str) -> tuple[str, int, int | None]:
+    """(sha256, bytes, rows) of one output file, reading it once; Parquet rows come from its footer."""
+    h, size, newlines = hashlib.sha256(), 0, 0
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+            newlines += chunk.count(b"\n")
+    if path.endswith(".parquet"):
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            return h.hexdigest(), size, pq.ParquetFile(fh).metadata.num_rows
+    return h.hexdigest(), size, newlines if path.endswith(".jsonl") else None
+
+
 def output_files(out_dir: str, names: list[str]) -> list[dict]:
     files = []
     for name in names:
@@ -79,14 +94,15 @@ def output_files(out_dir: str, names: list[str]) -> list[dict]:
         for meta in sorted(matched, key=lambda m: m.path):
             if ".tmp-" in meta.path:
                 continue
-            digest, size = sha256_of(meta.path)
+            digest, size, rows = _describe(meta.path)
             rel = meta.path[len(out_dir.rstrip("/")) + 1:]
-            rows = None
-            if rel.endswith(".jsonl"):
-                with FileSystems.open(meta.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-                    rows = sum(1 for line in fh.read().splitlines() if line.strip())
             files.append({"path": rel, "sha256": digest, "rows": rows, "bytes": size})
     return files
+
+
+def rows_of(outputs: list[dict], name: str) -> int:
+    """Records of one output, from its Parquet shards' row counts."""
+    return sum(f["rows"] or 0 for f in outputs if f["path"].startswith(f"{name}/") and f["path"].endswith(".parquet"))
 
 
 def build_manifest(pipeline: str, cfg: Config, out_dir: str, inputs: list[dict], output_names: list[str]) -> dict:
@@ -94,9 +110,10 @@ def build_manifest(pipeline: str, cfg: Config, out_dir: str, inputs: list[dict],
     rejections = read_jsonl_dir(out_dir, "rejections")
     trajectories = read_jsonl_dir(out_dir, "trajectories")
     counts = reconcile(inputs, ledger)
+    outputs = output_files(out_dir, output_names)
     example_drops = collections.Counter(r["stage"] for r in rejections if r["stage"].startswith("mix_"))
     counts["examples"] = {
-        split: {"emitted": len(read_jsonl_dir(out_dir, split)), "dropped_by_mix": example_drops.get(f"mix_{split}", 0)}
+        split: {"emitted": rows_of(outputs, split), "dropped_by_mix": example_drops.get(f"mix_{split}", 0)}
         for split in ("sft", "rl")
     }
     by_model = collections.defaultdict(lambda: [0, 0])
@@ -116,7 +133,7 @@ def build_manifest(pipeline: str, cfg: Config, out_dir: str, inputs: list[dict],
             "acceptance_by_model": [{"model": m, "graded": n, "accepted": a, "rate": round(a / n, 6) if n else 0.0}
                                     for m, (n, a) in sorted(by_model.items())],
         },
-        "outputs": output_files(out_dir, output_names),
+        "outputs": outputs,
     }
     errs = schemas.errors("manifest", manifest)
     if errs:
