@@ -12,6 +12,7 @@ repeated_action_loop, high_tool_error_rate, leaked_secret, stale_policy.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -261,6 +262,12 @@ FILTERS: tuple[Callable[[dict, TrajectoryLimits], Rejection | None], ...] = (
     max_turns, max_tokens, empty_patch, patch_touches_tests, repeated_actions, tool_errors, leaked_secrets,
     stale_policy,
 )
+
+
+def limits_from(section) -> TrajectoryLimits:
+    """Limits from any config section with fields of the same names (e.g. `Config.filters`)."""
+    names = {f.name for f in dataclasses.fields(TrajectoryLimits)}
+    return TrajectoryLimits(**{n: getattr(section, n) for n in names if hasattr(section, n)})
 
 
 def apply_filters(traj: dict, limits: TrajectoryLimits) -> dict | Rejection:

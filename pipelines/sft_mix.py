@@ -6,20 +6,22 @@ read -> parse -> validate -> join tasks -> exact dedup -> near dedup -> grade ->
 
 from __future__ import annotations
 
+from functools import partial
+
 import apache_beam as beam
 
-from filters.trajectory import TrajectoryLimits, apply_filters
+from filters.trajectory import apply_filters, limits_from
 from tracemill.beam.dedup import Decontaminate, DedupExact, DedupNearDuplicates
 from tracemill.beam.dispositions import DedupTasks, SettleRollouts, emitted, from_rejection, is_input_level
 from tracemill.beam.mix import MixSplit
 from tracemill.beam.rollouts import GradeRollouts
 from tracemill.beam.stage import Stage
-from tracemill.config import Config, DecontamConfig
-from tracemill.dedup.decontamination import DecontamSources
+from tracemill.config import Config
+from tracemill.dedup.decontamination import sources_from
+from tracemill.dedup.texts import task_patch, task_problem_statement, text_function
 from tracemill.readers import ReadJsonLines, parse_line
 from tracemill.records import stable_hash
 from tracemill.sinks import WriteShards
-from tracemill.tokens import render_trajectory
 from tracemill.validate import validator
 
 # output name -> (schema, sort key)
@@ -42,24 +44,6 @@ def trajectory_content_key(traj: dict) -> str:
     return stable_hash(traj["instance_id"], traj["messages"], traj.get("patch"))
 
 
-def trajectory_filter(cfg: Config):
-    f = cfg.filters
-    limits = TrajectoryLimits(max_turns=f.max_turns, max_tokens=f.max_tokens, require_patch=f.require_patch,
-                              allow_test_file_edits=f.allow_test_file_edits,
-                              max_repeated_actions=f.max_repeated_actions, max_tool_error_rate=f.max_tool_error_rate,
-                              secrets=f.secrets, max_policy_staleness=f.max_policy_staleness)
-    return lambda traj: apply_filters(traj, limits)
-
-
-def decontam_sources(d: DecontamConfig) -> DecontamSources:
-    return DecontamSources(swe_bench=d.swe_bench, humaneval=d.humaneval, deny_lists=d.deny_lists, ngram=d.ngram,
-                           min_containment=d.min_containment, jaccard=d.jaccard)
-
-
-def task_texts(task: dict, field: str) -> str | None:
-    return task.get(field)
-
-
 def read_validated(p, paths, kind: str, schema: str):
     lines = p | f"Read[{kind}]" >> ReadJsonLines(paths, kind)
     parsed = lines | f"Parse[{kind}]" >> Stage(f"parse_{kind}", parse_line)
@@ -76,16 +60,15 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
     kept_tasks, contaminated = tasks.kept, None
     if cfg.decontam.enabled:
         clean = kept_tasks | "Decontaminate" >> Decontaminate(
-            "decontam", decontam_sources(cfg.decontam), mode="drop",
-            text_fns={"problem_statement": lambda t: task_texts(t, "problem_statement"),
-                      "patch": lambda t: task_texts(t, "patch")})
+            "decontam", sources_from(cfg.decontam), mode="drop",
+            text_fns={"problem_statement": task_problem_statement, "patch": task_patch})
         kept_tasks = clean["kept"]
         losses += [clean["rejected"], clean["dead"]]
         contaminated = beam.pvalue.AsDict(clean["rejected"] | "ContaminatedIds" >> beam.Map(
             lambda r: (r["record_id"], r["duplicate_of"] or r["reason"])))
     task_index = beam.pvalue.AsDict(kept_tasks | "IndexTasks" >> beam.Map(lambda t: (t["instance_id"], t)))
 
-    filtered = rollouts | "FilterRollouts" >> Stage("filter", trajectory_filter(cfg))
+    filtered = rollouts | "FilterRollouts" >> Stage("filter", partial(apply_filters, limits=limits_from(cfg.filters)))
     rollouts = filtered.kept
     losses += [filtered.rejected, filtered.dead]
     if cfg.dedup.exact:
@@ -94,7 +77,7 @@ def build(p: beam.Pipeline, cfg: Config, out_dir: str) -> None:
         losses += [exact["rejected"], exact["dead"]]
     if cfg.dedup.near:
         near = rollouts | "DedupNear" >> DedupNearDuplicates(
-            "dedup_near", text_fn=render_trajectory, threshold=cfg.dedup.threshold, num_perm=cfg.dedup.num_perm,
+            "dedup_near", text_fn=text_function(cfg.dedup.text), threshold=cfg.dedup.threshold, num_perm=cfg.dedup.num_perm,
             ngram=cfg.dedup.ngram, seed=cfg.dedup.seed)
         rollouts = near["kept"]
         losses += [near["rejected"], near["dead"]]

@@ -27,6 +27,7 @@ def test_yaml_then_set_overrides(tmp_path):
     ("output.shards=0", "output.shards must be >= 1"),
     ("grading=3", "grading: expected a mapping"),
     ("nokey", "--set expects key=value"),
+    ("dedup.text=task.nothing", "unknown dedup text 'task.nothing'"),
 ])
 def test_bad_values_raise_one_clear_config_error(override, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):

@@ -58,6 +58,7 @@ class DedupConfig:
     num_perm: int = 128
     ngram: int = 5
     seed: int = 1
+    text: str = "trajectory.text"  # what near-dedup compares (tracemill.dedup.texts.TEXT_FUNCTIONS)
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,9 @@ class Config:
     def validate(self) -> Config:
         if not 0 < self.dedup.threshold <= 1:
             raise ConfigError(f"dedup.threshold must be in (0, 1], got {self.dedup.threshold}")
+        from tracemill.dedup.texts import text_function  # light module; validates the name
+
+        text_function(self.dedup.text)
         if self.output.shards < 1:
             raise ConfigError("output.shards must be >= 1")
         if not 0 <= self.filters.max_dead_letter_ratio <= 1:

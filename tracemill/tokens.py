@@ -24,13 +24,3 @@ def count_messages(messages: list[dict]) -> int:
             total += count_text(call["function"]["name"]) + count_text(call["function"]["arguments"])
     return total
 
-
-def render_trajectory(traj: dict) -> str:
-    """The text of a rollout that dedup compares: every message, tool call and the final patch."""
-    parts = []
-    for m in traj.get("messages") or []:
-        parts.append(f"<{m.get('role')}>{m.get('content') or ''}")
-        for call in m.get("tool_calls") or []:
-            parts.append(f"[{call['function']['name']}]{call['function']['arguments']}")
-    parts.append(traj.get("patch") or "")
-    return "\n".join(parts)

@@ -4,7 +4,6 @@ the result into a graded trajectory, an RL example and (when resolved) an SFT ex
 from __future__ import annotations
 
 import logging
-import sys
 
 import apache_beam as beam
 
@@ -56,8 +55,7 @@ class _Grader:
         if traj.get("patch") and traj["patch"].strip():
             run = grade(task, traj["patch"], self._repo(task["repo"]), self.settings, traj_id=traj["traj_id"])
         graded, sft, rl = examples(traj, task, run, self.rewards)
-        if sys.stderr.isatty() or progress.isEnabledFor(logging.INFO):
-            progress.info("graded %s on %s: %s", traj["traj_id"], traj["instance_id"], rl["reason"])
+        progress.info("graded %s on %s: %s", traj["traj_id"], traj["instance_id"], rl["reason"])
         return {"trajectory": graded, "sft": sft, "rl": rl, "test_run": run}
 
 

@@ -16,6 +16,7 @@ once per worker (`DoFn.setup`) from files read through Beam's file systems.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,12 @@ class DecontamSources:
     min_containment: float = 0.5
     jaccard: float = 0.8
     min_ngrams: int = 3  # benchmark texts shorter than this many n-grams are too generic to match on
+
+
+def sources_from(section) -> DecontamSources:
+    """Sources from any config section with fields of the same names (e.g. `Config.decontam`)."""
+    names = {f.name for f in dataclasses.fields(DecontamSources)}
+    return DecontamSources(**{n: getattr(section, n) for n in names if hasattr(section, n)})
 
 
 @dataclass(frozen=True)
