@@ -36,7 +36,6 @@ from tracemill import __version__
 from tracemill.agent.client import ClientSettings, PolicyClient
 from tracemill.agent.loop import AgentLimits, Episode, Sampling, Workspace, run_episode
 from tracemill.agent.tools import TOOLS
-from tracemill.beam.rollouts import resolve_repo
 from tracemill.errors import ConfigError, InfraError, RecordError
 from tracemill.manifest import pass_at_k_by_task, sha256_of
 from tracemill.readers import iter_lines, resolve_input
@@ -48,7 +47,7 @@ from tracemill.records import (
     stable_hash,
     strip_origin,
 )
-from tracemill.sample import SAMPLE_REF
+from tracemill.sample import SAMPLE_REF, resolve_repo_ref
 from tracemill.sampling import REASON_BY_OUTCOME, reason_without_test_run
 from tracemill.sandbox import SandboxLimits
 from tracemill.validate import validator
@@ -319,7 +318,7 @@ class Generator:
         if name not in self._repos:
             if name not in self.settings.repos:
                 raise ConfigError(f"no local repository for {name!r}; pass --repo {name}=PATH")
-            self._repos[name] = resolve_repo(self.settings.repos[name])
+            self._repos[name] = str(resolve_repo_ref(self.settings.repos[name]))
         return self._repos[name]
 
     def _say(self, text: str) -> None:

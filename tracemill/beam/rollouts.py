@@ -19,10 +19,6 @@ from tracemill.verify.grading import GradeSettings, grade
 progress = logging.getLogger("tracemill.progress")
 
 
-def resolve_repo(ref: str) -> str:
-    return str(sample.repo_path()) if ref == sample.SAMPLE_REF else ref
-
-
 def require_known_task(traj: dict, tasks: dict, contaminated: dict | None = None) -> dict | Rejection:
     if contaminated and traj["instance_id"] in contaminated:
         return Rejection("task_contaminated", duplicate_of=contaminated[traj["instance_id"]],
@@ -46,7 +42,7 @@ class _Grader:
         if name not in self._resolved:
             if name not in self.repos:
                 raise ConfigError(f"no local path configured for repo {name!r} (inputs.repos)")
-            self._resolved[name] = resolve_repo(self.repos[name])
+            self._resolved[name] = str(sample.resolve_repo_ref(self.repos[name]))
         return self._resolved[name]
 
     def __call__(self, traj: dict, tasks: dict) -> dict:

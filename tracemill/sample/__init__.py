@@ -69,6 +69,11 @@ def repo_path() -> Path:
     return dest
 
 
+def resolve_repo_ref(ref: str) -> Path:
+    """A configured repository reference as a local path: `@sample` is the bundled project."""
+    return repo_path() if ref == SAMPLE_REF else Path(ref)
+
+
 def base_commit() -> str:
     out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_path(), check=True, capture_output=True, text=True)
     return out.stdout.strip()

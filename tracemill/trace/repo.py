@@ -40,11 +40,11 @@ class RepoSettings:
 
 def resolve_repo(repo: str) -> tuple[str, Path]:
     """(name, path) of `repo`: a directory, or `@sample` for the bundled textkit project."""
-    if repo == "@sample":
-        from tracemill import sample
+    from tracemill import sample
 
-        return sample.SAMPLE_REPO_NAME, sample.repo_path()
-    path = Path(repo).resolve()
+    if repo == sample.SAMPLE_REF:
+        return sample.SAMPLE_REPO_NAME, sample.resolve_repo_ref(repo)
+    path = sample.resolve_repo_ref(repo).resolve()
     if not path.is_dir():
         raise ConfigError(f"--repo {repo}: not a directory")
     return path.name, path
